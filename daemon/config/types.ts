@@ -1,0 +1,61 @@
+// The validated, frozen configuration that the rest of vigild reads. All
+// durations are in milliseconds, all sizes in bytes; loading turns the YAML's
+// strings ("250ms", "512MiB") into these once, so no other module parses.
+import type { TeardownMode } from "../../lib/protocol/index.js";
+
+export type LogLevel = "error" | "warn" | "info" | "debug";
+export type LogFormat = "auto" | "journal" | "json" | "text";
+export type BusChoice = "auto" | "system" | "session" | "none";
+export type RestartPolicy = "always" | "on-failure" | "never";
+/** auto: plain until the worker writes on the socket; on: must say ready; off: no socket at all. */
+export type ProtocolMode = "auto" | "on" | "off";
+export type TeardownSetting = TeardownMode | "auto";
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface RestartConfig {
+  policy: RestartPolicy;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  limit: { count: number; windowMs: number };
+}
+
+export interface ShutdownConfig {
+  signal: NodeJS.Signals;
+  handlersTimeoutMs: number;
+  teardown: TeardownSetting;
+  teardownHangAfterMs: number;
+  timeoutMs: number;
+}
+
+export interface ProgramConfig {
+  name: string;
+  command: readonly string[];
+  instances: number;
+  cwd: string | null;
+  env: Readonly<Record<string, string>>;
+  user: string | null;
+  protocol: ProtocolMode;
+  readyTimeoutMs: number;
+  /** 0 disables steady-state hang detection. */
+  heartbeatTimeoutMs: number;
+  stackDumpGraceMs: number;
+  restart: RestartConfig;
+  recycle: { maxAgeMs: number; maxMemoryBytes: number };
+  shutdown: ShutdownConfig;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from. */
+  file: string;
+  metrics: { listen: ListenAddress | null };
+  log: { level: LogLevel; format: LogFormat };
+  dbus: { bus: BusChoice };
+  watchdog: { maxLoopLagMs: number };
+  stateDir: string;
+  /** In the order the file lists them. */
+  programs: readonly ProgramConfig[];
+}
