@@ -1,0 +1,51 @@
+# A thin layer over npm and the scripts: each target installs what it is
+# missing first, so `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+DESTDIR ?=
+export PREFIX DESTDIR
+
+STAMP_DEBS_RUN := node_modules/.vigil-debs-run
+STAMP_DEBS_TEST := node_modules/.vigil-debs-test
+NODE_STAMP := node_modules/.package-lock.json
+SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
+
+.PHONY: all deps build run test lint install uninstall bench clean
+
+all: build
+
+$(NODE_STAMP): package.json package-lock.json
+	@bash scripts/deps.sh run
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(STAMP_DEBS_TEST): $(NODE_STAMP) scripts/deps.sh
+	@bash scripts/deps.sh test
+	@touch $@
+
+deps: $(NODE_STAMP)
+
+dist/.built: $(NODE_STAMP) $(SOURCES)
+	npx tsc -p .
+	@touch $@
+
+build: dist/.built
+
+lint: $(NODE_STAMP)
+	npx tsc -p . --noEmit
+
+run: build
+	@mkdir -p .run/state
+	STATE_DIRECTORY="$(CURDIR)/.run/state" node dist/daemon/main.js --config examples/vigil.yaml
+
+test: build $(STAMP_DEBS_TEST)
+	@bash scripts/test.sh
+
+install: build
+	@bash scripts/install.sh install
+
+uninstall:
+	@bash scripts/install.sh uninstall
+
+clean:
+	rm -rf dist .run

@@ -1,0 +1,29 @@
+// One place for time in vigild. Everything that measures or waits asks a
+// Clock; production uses the monotonic clock, tests a fake one they advance.
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds on CLOCK_MONOTONIC (the clock workers write heartbeats with). */
+  now(): number;
+  /** Runs `fn` once at monotonic time `atMs` (at once if that has passed). */
+  at(atMs: number, fn: () => void): TimerHandle;
+  /** Wall-clock time, only for timestamps that people read. */
+  wallNow(): Date;
+}
+
+/** CLOCK_MONOTONIC as ms: process.hrtime is clock_gettime(CLOCK_MONOTONIC) on Linux. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
+
+export const systemClock: Clock = {
+  now: monotonicMs,
+  at(atMs, fn) {
+    const timer = setTimeout(fn, Math.max(0, atMs - monotonicMs()));
+    return { cancel: () => clearTimeout(timer) };
+  },
+  wallNow: () => new Date(),
+};

@@ -1,0 +1,81 @@
+// Each supervisor event as one log line: the level says how much an operator
+// should care, the text says what happens next.
+import { formatDuration } from "../config/duration.js";
+import type { SupervisorEvent } from "../supervisor/events.js";
+import type { HangPhase } from "../worker/lifecycle.js";
+import type { Fields, Logger } from "./logger.js";
+
+export function logEvent(log: Logger, event: SupervisorEvent): void {
+  switch (event.type) {
+    case "worker-spawned":
+      return log.debug(`${name(event)} spawned`, ref(event));
+    case "worker-spawn-failed":
+      return log.error(`${name(event)} could not be started: ${event.error}`, ref(event));
+    case "worker-ready":
+      return log.info(`${name(event)} ready after ${formatDuration(event.afterMs)}`, ref(event));
+    case "worker-status":
+      return log.debug(`${name(event)} status: ${event.text}`, ref(event));
+    case "worker-output":
+      return log.info(event.line, { ...ref(event), stream: event.stream });
+    case "worker-hang":
+      return log.warn(
+        `${name(event)} hung in phase ${event.phase} for ${formatDuration(event.afterMs)}${hangNext(event.phase)}`,
+        { ...ref(event), phase: event.phase },
+      );
+    case "worker-not-ready":
+      return log.warn(`${name(event)} did not say ready within ${formatDuration(event.afterMs)}; killing it`, ref(event));
+    case "worker-stopping":
+      return log.debug(
+        `${name(event)} stopping (${event.reason})${event.signal ? ` with ${event.signal}` : `, teardown ${event.teardown}`}`,
+        { ...ref(event), reason: event.reason },
+      );
+    case "worker-exited": {
+      const how = event.error ?? (event.signal ? `killed by ${event.signal}` : `exited with status ${event.code}`);
+      const fields: Fields = { ...ref(event), code: event.code, signal: event.signal, outcome: event.outcome, hang: event.hang };
+      if (event.outcome !== null) {
+        return log.info(
+          `${name(event)} stopped ${event.outcome} in ${formatDuration(event.durations.totalMs ?? 0)} (${how})`,
+          fields,
+        );
+      }
+      return log.warn(`${name(event)} ${how} after ${formatDuration(event.uptimeMs)}`, fields);
+    }
+    case "worker-restart-scheduled":
+      return log.info(`${name(event)} restarting in ${formatDuration(event.delayMs)} (${event.reason})`, {
+        ...ref(event),
+        reason: event.reason,
+      });
+    case "protocol-error":
+      return log.warn(`${name(event)} protocol error: ${event.error}; ignoring the line`, ref(event));
+    case "event-ignored":
+      return log.debug(`${name(event)} ${event.event} in phase ${event.phase}, ignoring`, ref(event));
+    case "program-failed":
+      return log.error(
+        `program ${event.program} FAILED: ${event.restarts} restarts within ${formatDuration(event.windowMs)}; not restarting it`,
+        { program: event.program },
+      );
+    case "program-stopped":
+      return log.debug(`program ${event.program} stopped`, { program: event.program });
+  }
+}
+
+function name(event: { program: string; worker: number; pid: number | null }): string {
+  return `${event.program}/${event.worker}${event.pid !== null ? `[${event.pid}]` : ""}`;
+}
+
+function ref(event: { program: string; worker: number; pid: number | null }): Fields {
+  return { program: event.program, worker: event.worker, pid: event.pid };
+}
+
+function hangNext(phase: HangPhase): string {
+  switch (phase) {
+    case "running":
+      return "; asking for a stack dump, then killing it";
+    case "handlers":
+      return "; asking for a stack dump, the stop goes on";
+    case "teardown":
+      return "; asking for a stack dump, killing it at the stop timeout";
+    case "signal":
+      return "; killing it at the stop timeout";
+  }
+}

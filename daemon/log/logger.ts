@@ -1,0 +1,83 @@
+// vigild's log: one line per event, in the form its reader understands.
+// Under journald (JOURNAL_STREAM set) each line starts with a syslog priority
+// prefix ("<4>"), which journald strips and records as PRIORITY, so
+// `journalctl -p warning` filters correctly (sd-daemon(3)).
+import winston from "winston";
+import type { LogFormat, LogLevel } from "../config/types.js";
+
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+
+export interface Logger {
+  error(message: string, fields?: Fields): void;
+  warn(message: string, fields?: Fields): void;
+  info(message: string, fields?: Fields): void;
+  debug(message: string, fields?: Fields): void;
+  setLevel(level: LogLevel): void;
+}
+
+// winston's transports write info[Symbol.for("message")] (triple-beam's MESSAGE).
+const MESSAGE = Symbol.for("message");
+
+const PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+export type ResolvedFormat = Exclude<LogFormat, "auto">;
+
+export function resolveFormat(format: LogFormat, env: NodeJS.ProcessEnv = process.env): ResolvedFormat {
+  if (format !== "auto") return format;
+  return env.JOURNAL_STREAM ? "journal" : "text";
+}
+
+interface Entry {
+  level: string;
+  message: string;
+  fields: Fields;
+}
+
+function fieldText(fields: Fields): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) continue;
+    const text = String(value);
+    parts.push(`${key}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`);
+  }
+  return parts.length > 0 ? ` ${parts.join(" ")}` : "";
+}
+
+function render(format: ResolvedFormat, entry: Entry): string {
+  switch (format) {
+    case "journal":
+      return `<${PRIORITY[entry.level as LogLevel] ?? 6}>${entry.message}${fieldText(entry.fields)}`;
+    case "json":
+      return JSON.stringify({ time: new Date().toISOString(), level: entry.level, msg: entry.message, ...entry.fields });
+    case "text":
+      return `${new Date().toISOString()} ${entry.level.toUpperCase().padEnd(5)} ${entry.message}${fieldText(entry.fields)}`;
+  }
+}
+
+export function createLogger(options: { level: LogLevel; format: LogFormat; stream?: NodeJS.WritableStream }): Logger {
+  const format = resolveFormat(options.format);
+  const line = winston.format((info) => {
+    const { level, message, fields } = info as unknown as Entry;
+    (info as Record<string | symbol, unknown>)[MESSAGE] = render(format, { level, message: String(message), fields: fields ?? {} });
+    return info;
+  });
+  const logger = winston.createLogger({
+    levels: LEVELS,
+    level: options.level,
+    format: line(),
+    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stdout })],
+  });
+  const log = (level: LogLevel) => (message: string, fields: Fields = {}) => {
+    logger.log({ level, message, fields });
+  };
+  return {
+    error: log("error"),
+    warn: log("warn"),
+    info: log("info"),
+    debug: log("debug"),
+    setLevel: (level) => {
+      logger.level = level;
+    },
+  };
+}

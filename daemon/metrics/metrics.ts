@@ -1,0 +1,144 @@
+// The Prometheus metrics of vigild. Counters move with supervisor events;
+// gauges of current state are computed at scrape time from the supervisor,
+// so they can never drift from what is really running.
+import client from "prom-client";
+import type { SupervisorEvent } from "../supervisor/events.js";
+import type { Supervisor } from "../supervisor/supervisor.js";
+import type { WorkerPhase } from "../worker/lifecycle.js";
+
+export const WORKER_STATES = ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] as const;
+export type WorkerStateLabel = (typeof WORKER_STATES)[number];
+
+function stateLabel(phase: WorkerPhase): WorkerStateLabel | null {
+  switch (phase) {
+    case "starting":
+      return "starting";
+    case "running":
+      return "running";
+    case "dumping":
+      return "hung";
+    case "handlers":
+    case "teardown":
+      return "stopping";
+    case "killing":
+      return "killing";
+    case "exited":
+      return null;
+  }
+}
+
+// prom-client's defaults include gauges named *_total, which promtool rejects
+// (a _total suffix promises a counter); they are re-exported without it.
+const NONCONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private supervisor: Supervisor | null = null;
+  private readonly restarts: client.Counter<"program" | "reason">;
+  private readonly hangs: client.Counter<"program" | "phase">;
+  private readonly protocolErrors: client.Counter<"program">;
+  private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
+  private readonly teardownSeconds: client.Histogram<"program">;
+
+  constructor() {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry });
+    for (const name of NONCONFORMING_DEFAULTS) this.registry.removeSingleMetric(name);
+    new client.Gauge({
+      name: "nodejs_active_handles",
+      help: "Number of active libuv handles in vigild's event loop.",
+      registers,
+      collect() {
+        const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+        this.set(handles.length);
+      },
+    });
+    const self = this;
+    new client.Gauge({
+      name: "vigil_workers",
+      help: "Worker processes by program and state (backoff: waiting to be restarted; failed: the program gave up).",
+      labelNames: ["program", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const program of self.supervisor?.programs.values() ?? []) {
+          const counts = new Map<WorkerStateLabel, number>(WORKER_STATES.map((s) => [s, 0]));
+          for (const slot of program.slots) {
+            const label: WorkerStateLabel | null =
+              program.state === "failed" && !slot.worker
+                ? "failed"
+                : slot.worker
+                  ? stateLabel(slot.worker.state.phase)
+                  : slot.backoff
+                    ? "backoff"
+                    : null;
+            if (label) counts.set(label, (counts.get(label) ?? 0) + 1);
+          }
+          for (const [state, n] of counts) this.set({ program: program.name, state }, n);
+        }
+      },
+    });
+    this.restarts = new client.Counter({
+      name: "vigil_worker_restarts_total",
+      help: "Workers restarted, by why: exit (ended by itself), crash (non-zero status or signal), hang, recycle, reload, restart (asked for).",
+      labelNames: ["program", "reason"],
+      registers,
+    });
+    this.hangs = new client.Counter({
+      name: "vigil_worker_hangs_total",
+      help: "Hangs detected, by phase: running (missed heartbeat), handlers, teardown (interpreter teardown too long), signal (plain worker ignored its stop signal).",
+      labelNames: ["program", "phase"],
+      registers,
+    });
+    this.protocolErrors = new client.Counter({
+      name: "vigil_protocol_errors_total",
+      help: "Lines on the worker protocol socket that were not valid messages (ignored).",
+      labelNames: ["program"],
+      registers,
+    });
+    // 10 ms .. 60 s: from a clean skip to a stop that hit a long timeout.
+    const buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    this.shutdownSeconds = new client.Histogram({
+      name: "vigil_worker_shutdown_seconds",
+      help: "Time from a worker's stop request to its exit, by outcome (clean, skipped, forced).",
+      labelNames: ["program", "outcome"],
+      buckets,
+      registers,
+    });
+    this.teardownSeconds = new client.Histogram({
+      name: "vigil_worker_teardown_seconds",
+      help: "Time a worker spent in its interpreter's own teardown (teardown: destroy), from its start to exit.",
+      labelNames: ["program"],
+      buckets,
+      registers,
+    });
+  }
+
+  attach(supervisor: Supervisor): void {
+    this.supervisor = supervisor;
+  }
+
+  readonly onEvent = (event: SupervisorEvent): void => {
+    switch (event.type) {
+      case "worker-restart-scheduled":
+        this.restarts.inc({ program: event.program, reason: event.reason });
+        return;
+      case "worker-hang":
+        this.hangs.inc({ program: event.program, phase: event.phase });
+        return;
+      case "protocol-error":
+        this.protocolErrors.inc({ program: event.program });
+        return;
+      case "worker-exited":
+        if (event.outcome !== null && event.durations.totalMs !== null) {
+          this.shutdownSeconds.observe({ program: event.program, outcome: event.outcome }, event.durations.totalMs / 1000);
+        }
+        if (event.durations.teardownMs !== null) {
+          this.teardownSeconds.observe({ program: event.program }, event.durations.teardownMs / 1000);
+        }
+        return;
+      default:
+        return;
+    }
+  };
+}

@@ -1,0 +1,57 @@
+// What happens in the supervisor, as data. The supervisor emits each event
+// once; the log, the metrics and D-Bus each subscribe and render it their way.
+import type { HangPhase, WorkerPhase } from "../worker/lifecycle.js";
+import type { Outcome, RestartReason, ShutdownDurations } from "../worker/policy.js";
+import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
+
+export interface WorkerRef {
+  program: string;
+  worker: number;
+  pid: number | null;
+}
+
+export type SupervisorEvent =
+  | ({ type: "worker-spawned" } & WorkerRef)
+  | ({ type: "worker-spawn-failed"; error: string } & WorkerRef)
+  | ({ type: "worker-ready"; afterMs: number } & WorkerRef)
+  | ({ type: "worker-status"; text: string } & WorkerRef)
+  | ({ type: "worker-output"; stream: "stdout" | "stderr"; line: string } & WorkerRef)
+  | ({ type: "worker-hang"; phase: HangPhase; afterMs: number } & WorkerRef)
+  | ({ type: "worker-not-ready"; afterMs: number } & WorkerRef)
+  | ({ type: "worker-stopping"; reason: ShutdownReason; teardown: TeardownMode; signal: NodeJS.Signals | null } & WorkerRef)
+  | ({
+      type: "worker-exited";
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      error: string | null;
+      outcome: Outcome | null;
+      durations: ShutdownDurations;
+      hang: HangPhase | null;
+      uptimeMs: number;
+    } & WorkerRef)
+  | ({ type: "worker-restart-scheduled"; reason: RestartReason; delayMs: number } & WorkerRef)
+  | ({ type: "protocol-error"; error: string } & WorkerRef)
+  | ({ type: "event-ignored"; event: string; phase: WorkerPhase } & WorkerRef)
+  | { type: "program-failed"; program: string; restarts: number; windowMs: number }
+  | { type: "program-stopped"; program: string };
+
+export type EventSink = (event: SupervisorEvent) => void;
+
+/** Fans one event out to every subscriber; a subscriber that throws does not stop the others. */
+export class EventBus {
+  private readonly sinks: EventSink[] = [];
+
+  subscribe(sink: EventSink): void {
+    this.sinks.push(sink);
+  }
+
+  readonly emit: EventSink = (event) => {
+    for (const sink of this.sinks) {
+      try {
+        sink(event);
+      } catch (err) {
+        process.stderr.write(`vigild: event subscriber failed on ${event.type}: ${(err as Error).stack ?? String(err)}\n`);
+      }
+    }
+  };
+}

@@ -1,0 +1,250 @@
+// One worker process: the edge that carries out what lifecycle.step()
+// decides. It owns the child, its protocol channel, its heartbeat slot and its
+// one deadline timer, and turns everything that happens into lifecycle events.
+import { ENV, STACK_DUMP_SIGNAL, type ShutdownReason, type TeardownMode } from "../../lib/protocol/index.js";
+import type { Clock, TimerHandle } from "../clock/clock.js";
+import type { ProgramConfig } from "../config/types.js";
+import type { EventSink, WorkerRef } from "../supervisor/events.js";
+import { Channel } from "./channel.js";
+import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
+import { initialState, step, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
+import { forEachLine } from "./output.js";
+import { classifyShutdown, shutdownDurations } from "./policy.js";
+import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
+import { resolveUser } from "./user.js";
+
+export interface WorkerDeps {
+  clock: Clock;
+  emit: EventSink;
+  heartbeat: { file: HeartbeatFile; monitor: HeartbeatMonitor };
+  /** Called once, when the process is gone and everything it held is released. */
+  onEnd: (worker: Worker) => void;
+  onReadiness: (worker: Worker, ready: boolean) => void;
+  /** The environment every worker starts from (PATH and little else). */
+  baseEnv: Readonly<Record<string, string>>;
+}
+
+export function lifecycleConfig(cfg: ProgramConfig): LifecycleConfig {
+  return {
+    protocol: cfg.protocol,
+    readyTimeoutMs: cfg.readyTimeoutMs,
+    stackDumpGraceMs: cfg.stackDumpGraceMs,
+    handlersTimeoutMs: cfg.shutdown.handlersTimeoutMs,
+    teardownHangAfterMs: cfg.shutdown.teardownHangAfterMs,
+    timeoutMs: cfg.shutdown.timeoutMs,
+    signal: cfg.shutdown.signal,
+  };
+}
+
+export class Worker {
+  state: WorkerState;
+  pid: number | null = null;
+  private channel: Channel | null = null;
+  private slot: number | null = null;
+  private timer: TimerHandle | null = null;
+  private timerAt: number | null = null;
+  private ended = false;
+  private readonly lc: LifecycleConfig;
+
+  constructor(
+    readonly program: ProgramConfig,
+    readonly index: number,
+    private readonly deps: WorkerDeps,
+    private readonly teardownAtSpawn: TeardownMode,
+  ) {
+    this.lc = lifecycleConfig(program);
+    // Until start() runs, the worker is a process that never was.
+    this.state = initialState(deps.clock.now(), this.lc).next;
+  }
+
+  get ref(): WorkerRef {
+    return { program: this.program.name, worker: this.index, pid: this.pid };
+  }
+
+  get name(): string {
+    return `${this.program.name}/${this.index}`;
+  }
+
+  start(): void {
+    const { clock } = this.deps;
+    const cfg = this.program;
+    const useProtocol = cfg.protocol !== "off";
+    const beats = useProtocol && cfg.heartbeatTimeoutMs > 0;
+    if (beats) this.slot = this.deps.heartbeat.file.allocate();
+    let ids: { uid: number; gid: number } | null = null;
+    if (cfg.user !== null) {
+      const resolved = resolveUser(cfg.user);
+      if (!resolved.ok) return this.failSpawn(resolved.error);
+      ids = resolved.ids;
+    }
+    const result = spawnWorker({
+      command: cfg.command,
+      cwd: cfg.cwd,
+      env: this.environment(useProtocol),
+      uid: ids?.uid ?? null,
+      gid: ids?.gid ?? null,
+      protocol: useProtocol,
+      heartbeatFd: beats ? this.deps.heartbeat.file.fd : null,
+    });
+    if (!result.ok) {
+      void result.error.then((error) => this.failSpawn(error));
+      return;
+    }
+    const proc = result.process;
+    this.pid = proc.pid;
+    this.deps.emit({ type: "worker-spawned", ...this.ref });
+    const initial = initialState(clock.now(), this.lc);
+    this.state = initial.next;
+    this.apply(initial.effects);
+    this.syncTimer();
+    forEachLine(proc.stdout, (line) => this.deps.emit({ type: "worker-output", stream: "stdout", line, ...this.ref }));
+    forEachLine(proc.stderr, (line) => this.deps.emit({ type: "worker-output", stream: "stderr", line, ...this.ref }));
+    if (proc.channel) {
+      this.channel = new Channel(proc.channel, {
+        message: (message) => this.dispatch({ type: "message", message }),
+        protocolError: (error) => this.deps.emit({ type: "protocol-error", error, ...this.ref }),
+      });
+    }
+    // 'exit', not 'close': a grandchild holding stdout open must not delay the verdict.
+    proc.child.once("exit", (code, signal) => this.dispatch({ type: "exit", code, signal }));
+  }
+
+  stop(reason: ShutdownReason, teardown: TeardownMode): void {
+    this.dispatch({ type: "stop", reason, teardown });
+  }
+
+  /** Second SIGTERM: kill now, whatever phase. */
+  force(): void {
+    this.dispatch({ type: "force" });
+  }
+
+  get alive(): boolean {
+    return !this.ended;
+  }
+
+  private environment(useProtocol: boolean): Record<string, string> {
+    const env: Record<string, string> = {
+      ...this.deps.baseEnv,
+      ...this.program.env,
+      [ENV.program]: this.program.name,
+      [ENV.worker]: String(this.index),
+    };
+    if (useProtocol) {
+      env[ENV.fd] = String(PROTOCOL_FD);
+      env[ENV.teardown] = this.teardownAtSpawn;
+      if (this.slot !== null) {
+        env[ENV.heartbeatFd] = String(HEARTBEAT_FD);
+        env[ENV.heartbeatSlot] = String(this.slot);
+        env[ENV.heartbeatIntervalMs] = String(Math.max(1, Math.floor(this.program.heartbeatTimeoutMs / 4)));
+      }
+    }
+    return env;
+  }
+
+  private failSpawn(error: string): void {
+    this.deps.emit({ type: "worker-spawn-failed", error, ...this.ref });
+    this.dispatch({ type: "spawn-failed", error });
+  }
+
+  private dispatch(event: WorkerEvent): void {
+    if (this.ended) return;
+    const before = this.state;
+    const { next, effects } = step(before, event, this.deps.clock.now(), this.lc);
+    this.state = next;
+    this.apply(effects);
+    if (before.phase !== next.phase) this.onPhaseChange(before, next);
+    this.syncTimer();
+    if (next.phase === "exited") this.end();
+  }
+
+  private onPhaseChange(before: WorkerState, next: WorkerState): void {
+    if (next.phase === "running" && next.kind === "protocol" && this.slot !== null) {
+      this.deps.heartbeat.monitor.watch(this.slot, this.program.heartbeatTimeoutMs, this.deps.clock.now(), (lastBeatAt) =>
+        this.dispatch({ type: "heartbeat-missed", lastBeatAt }),
+      );
+    } else if (before.phase === "running" && this.slot !== null) {
+      this.deps.heartbeat.monitor.unwatch(this.slot);
+    }
+    if (next.phase === "handlers" && next.stop) {
+      this.deps.emit({
+        type: "worker-stopping",
+        reason: next.stop.reason,
+        teardown: next.stop.teardown,
+        signal: next.stop.signal,
+        ...this.ref,
+      });
+    }
+  }
+
+  private apply(effects: readonly WorkerEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "send-shutdown":
+          this.channel?.sendShutdown(effect);
+          break;
+        case "signal-group":
+          if (this.pid !== null) signalGroup(this.pid, effect.signal);
+          break;
+        case "dump-stack":
+          if (this.pid !== null) signalProcess(this.pid, STACK_DUMP_SIGNAL);
+          break;
+        case "readiness":
+          if (effect.ready && this.state.t.readyAt !== null) {
+            this.deps.emit({ type: "worker-ready", afterMs: this.state.t.readyAt - this.state.t.spawnedAt, ...this.ref });
+          }
+          this.deps.onReadiness(this, effect.ready);
+          break;
+        case "hang":
+          this.deps.emit({ type: "worker-hang", phase: effect.phase, afterMs: effect.afterMs, ...this.ref });
+          break;
+        case "not-ready":
+          this.deps.emit({ type: "worker-not-ready", afterMs: effect.afterMs, ...this.ref });
+          break;
+        case "status":
+          this.deps.emit({ type: "worker-status", text: effect.text, ...this.ref });
+          break;
+        case "ignored":
+          this.deps.emit({ type: "event-ignored", event: effect.event, phase: effect.phase, ...this.ref });
+          break;
+      }
+    }
+  }
+
+  private syncTimer(): void {
+    const at = this.state.deadline;
+    if (at === this.timerAt) return;
+    this.timer?.cancel();
+    this.timer = null;
+    this.timerAt = at;
+    if (at !== null) this.timer = this.deps.clock.at(at, () => this.dispatch({ type: "deadline" }));
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.timer?.cancel();
+    this.timer = null;
+    this.timerAt = null;
+    if (this.slot !== null) {
+      this.deps.heartbeat.monitor.unwatch(this.slot);
+      this.deps.heartbeat.file.release(this.slot);
+      this.slot = null;
+    }
+    // Whatever the worker forked and left behind goes with it.
+    if (this.pid !== null) signalGroup(this.pid, "SIGKILL");
+    this.channel?.close();
+    this.channel = null;
+    const s = this.state;
+    this.deps.emit({
+      type: "worker-exited",
+      code: s.exit?.code ?? null,
+      signal: s.exit?.signal ?? null,
+      error: s.exit?.error ?? null,
+      outcome: classifyShutdown(s),
+      durations: shutdownDurations(s),
+      hang: s.hang?.phase ?? null,
+      uptimeMs: (s.t.exitedAt ?? this.deps.clock.now()) - s.t.spawnedAt,
+      ...this.ref,
+    });
+    this.deps.onEnd(this);
+  }
+}

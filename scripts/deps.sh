@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vigil needs for a purpose (run | test), or,
+# when not root, prints the exact command that would. Idempotent and quiet
+# when everything is there.
+set -euo pipefail
+
+purpose=${1:-run}
+# libsystemd-dev: sd-notify is a native addon over libsystemd; g++/make/python3
+# build it (node-gyp) and python3 runs the Python workers.
+run_pkgs=(libsystemd-dev g++ make python3)
+# dbus: a private dbus-daemon for the D-Bus tests; systemd-container: a real
+# systemd booted in a container; prometheus: promtool and a real scrape.
+test_pkgs=(dbus systemd-container prometheus procps)
+
+pkgs=("${run_pkgs[@]}")
+[ "$purpose" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "vigil needs these Debian packages: ${missing[*]}" >&2
+  echo "install them with:  sudo sh -c '$cmd'" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
