@@ -22,7 +22,16 @@ export function monotonicMs(): number {
 export const systemClock: Clock = {
   now: monotonicMs,
   at(atMs, fn) {
-    const timer = setTimeout(fn, Math.max(0, atMs - monotonicMs()));
+    // Node's timers count whole milliseconds on a coarser clock and can fire
+    // up to 1 ms before atMs by hrtime; a deadline must never be seen early
+    // (the state machine would ignore it and no timer would remain).
+    let timer: NodeJS.Timeout;
+    const fire = (): void => {
+      const left = atMs - monotonicMs();
+      if (left > 0) timer = setTimeout(fire, Math.ceil(left));
+      else fn();
+    };
+    timer = setTimeout(fire, Math.max(0, Math.ceil(atMs - monotonicMs())));
     return { cancel: () => clearTimeout(timer) };
   },
   wallNow: () => new Date(),

@@ -8,11 +8,11 @@ import type { Fields, Logger } from "./logger.js";
 export function logEvent(log: Logger, event: SupervisorEvent): void {
   switch (event.type) {
     case "worker-spawned":
-      return log.debug(`${name(event)} spawned`, ref(event));
+      return log.info(`${name(event)} spawned`, ref(event));
     case "worker-spawn-failed":
       return log.error(`${name(event)} could not be started: ${event.error}`, ref(event));
     case "worker-ready":
-      return log.info(`${name(event)} ready after ${formatDuration(event.afterMs)}`, ref(event));
+      return log.info(`${name(event)} ready after ${formatDuration(event.afterMs)}`, { ...ref(event), after_ms: Math.round(event.afterMs) });
     case "worker-status":
       return log.debug(`${name(event)} status: ${event.text}`, ref(event));
     case "worker-output":
@@ -20,10 +20,13 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
     case "worker-hang":
       return log.warn(
         `${name(event)} hung in phase ${event.phase} for ${formatDuration(event.afterMs)}${hangNext(event.phase)}`,
-        { ...ref(event), phase: event.phase },
+        { ...ref(event), phase: event.phase, after_ms: Math.round(event.afterMs) },
       );
     case "worker-not-ready":
-      return log.warn(`${name(event)} did not say ready within ${formatDuration(event.afterMs)}; killing it`, ref(event));
+      return log.warn(`${name(event)} did not say ready within ${formatDuration(event.timeoutMs)} (ready_timeout); killing it`, {
+        ...ref(event),
+        after_ms: Math.round(event.afterMs),
+      });
     case "worker-stopping":
       return log.debug(
         `${name(event)} stopping (${event.reason})${event.signal ? ` with ${event.signal}` : `, teardown ${event.teardown}`}`,
@@ -31,7 +34,18 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       );
     case "worker-exited": {
       const how = event.error ?? (event.signal ? `killed by ${event.signal}` : `exited with status ${event.code}`);
-      const fields: Fields = { ...ref(event), code: event.code, signal: event.signal, outcome: event.outcome, hang: event.hang };
+      const { totalMs, handlersMs, teardownMs } = event.durations;
+      const fields: Fields = {
+        ...ref(event),
+        code: event.code,
+        signal: event.signal,
+        outcome: event.outcome,
+        hang: event.hang,
+        shutdown_ms: ms(totalMs),
+        handlers_ms: ms(handlersMs),
+        teardown_ms: ms(teardownMs),
+        uptime_ms: ms(event.uptimeMs),
+      };
       if (event.outcome !== null) {
         return log.info(
           `${name(event)} stopped ${event.outcome} in ${formatDuration(event.durations.totalMs ?? 0)} (${how})`,
@@ -44,6 +58,7 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.info(`${name(event)} restarting in ${formatDuration(event.delayMs)} (${event.reason})`, {
         ...ref(event),
         reason: event.reason,
+        delay_ms: event.delayMs,
       });
     case "protocol-error":
       return log.warn(`${name(event)} protocol error: ${event.error}; ignoring the line`, ref(event));
@@ -57,6 +72,10 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
     case "program-stopped":
       return log.debug(`program ${event.program} stopped`, { program: event.program });
   }
+}
+
+function ms(value: number | null): number | null {
+  return value === null ? null : Math.round(value);
 }
 
 function name(event: { program: string; worker: number; pid: number | null }): string {

@@ -2,6 +2,7 @@
 // gauges of current state are computed at scrape time from the supervisor,
 // so they can never drift from what is really running.
 import client from "prom-client";
+import { registerDefaultMetrics } from "./defaults.js";
 import type { SupervisorEvent } from "../supervisor/events.js";
 import type { Supervisor } from "../supervisor/supervisor.js";
 import type { WorkerPhase } from "../worker/lifecycle.js";
@@ -27,10 +28,6 @@ function stateLabel(phase: WorkerPhase): WorkerStateLabel | null {
   }
 }
 
-// prom-client's defaults include gauges named *_total, which promtool rejects
-// (a _total suffix promises a counter); they are re-exported without it.
-const NONCONFORMING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
-
 export class Metrics {
   readonly registry = new client.Registry();
   private supervisor: Supervisor | null = null;
@@ -42,17 +39,7 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry });
-    for (const name of NONCONFORMING_DEFAULTS) this.registry.removeSingleMetric(name);
-    new client.Gauge({
-      name: "nodejs_active_handles",
-      help: "Number of active libuv handles in vigild's event loop.",
-      registers,
-      collect() {
-        const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
-        this.set(handles.length);
-      },
-    });
+    registerDefaultMetrics(this.registry);
     const self = this;
     new client.Gauge({
       name: "vigil_workers",

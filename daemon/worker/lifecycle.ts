@@ -83,7 +83,7 @@ export type WorkerEffect =
   | { type: "dump-stack" }
   | { type: "readiness"; ready: boolean }
   | { type: "hang"; phase: HangPhase; afterMs: number }
-  | { type: "not-ready"; afterMs: number }
+  | { type: "not-ready"; afterMs: number; timeoutMs: number }
   | { type: "status"; text: string }
   | { type: "ignored"; event: string; phase: WorkerPhase };
 
@@ -252,7 +252,7 @@ function onDeadline(state: WorkerState, now: number, cfg: LifecycleConfig): Step
   switch (state.phase) {
     case "starting":
       return enterDumping({ ...state, fault: "ready-timeout" }, now, cfg, [
-        { type: "not-ready", afterMs: now - state.t.spawnedAt },
+        { type: "not-ready", afterMs: now - state.t.spawnedAt, timeoutMs: cfg.readyTimeoutMs },
       ]);
     case "dumping":
       return enterKilling(state, now);

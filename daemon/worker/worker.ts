@@ -186,10 +186,16 @@ export class Worker {
           if (this.pid !== null) signalGroup(this.pid, effect.signal);
           break;
         case "dump-stack":
-          if (this.pid !== null) signalProcess(this.pid, STACK_DUMP_SIGNAL);
+          if (this.pid !== null) {
+            signalProcess(this.pid, STACK_DUMP_SIGNAL);
+            // A stopped process (SIGSTOP, a debugger gone) cannot print its
+            // stacks; let it run for the grace it has before the kill.
+            signalProcess(this.pid, "SIGCONT");
+          }
           break;
         case "readiness":
-          if (effect.ready && this.state.t.readyAt !== null) {
+          // A plain worker is ready by being spawned; only a protocol worker's word is news.
+          if (effect.ready && this.state.kind === "protocol" && this.state.t.readyAt !== null) {
             this.deps.emit({ type: "worker-ready", afterMs: this.state.t.readyAt - this.state.t.spawnedAt, ...this.ref });
           }
           this.deps.onReadiness(this, effect.ready);
@@ -198,7 +204,7 @@ export class Worker {
           this.deps.emit({ type: "worker-hang", phase: effect.phase, afterMs: effect.afterMs, ...this.ref });
           break;
         case "not-ready":
-          this.deps.emit({ type: "worker-not-ready", afterMs: effect.afterMs, ...this.ref });
+          this.deps.emit({ type: "worker-not-ready", afterMs: effect.afterMs, timeoutMs: effect.timeoutMs, ...this.ref });
           break;
         case "status":
           this.deps.emit({ type: "worker-status", text: effect.text, ...this.ref });
@@ -216,7 +222,14 @@ export class Worker {
     this.timer?.cancel();
     this.timer = null;
     this.timerAt = at;
-    if (at !== null) this.timer = this.deps.clock.at(at, () => this.dispatch({ type: "deadline" }));
+    if (at !== null) {
+      this.timer = this.deps.clock.at(at, () => {
+        // This timer is spent: whatever the state decides, arm anew.
+        this.timer = null;
+        this.timerAt = null;
+        this.dispatch({ type: "deadline" });
+      });
+    }
   }
 
   private end(): void {

@@ -13,7 +13,8 @@
 // its call frames, and `Debugger.resume` lets it carry on. A main thread
 // stuck in native code (a synchronous child process, a hung synchronous
 // file-system call) runs no JavaScript and services no interrupt: the capture
-// then gives up after CAPTURE_TIMEOUT_MS and says so.
+// then gives up (see CAPTURE_TIMEOUT_*) and says so; disconnecting the session
+// cancels the pending pause, so the main thread does not stop later.
 //
 // This module is loaded in two places: by worker.ts in the main thread
 // (only for the constants below; it does nothing there) and as the entry
@@ -26,13 +27,18 @@ import { isMainThread, workerData } from "node:worker_threads";
 /** Indexes into the shared Int32Array. */
 export const WD_BEAT = 0; // incremented by the main thread at each heartbeat
 export const WD_STOP = 1; // set to 1 by the main thread: the watchdog returns
-export const WD_INSPECTOR_BUSY = 2; // 1 while a debugger is attached to the main thread
+export const WD_INSPECTOR_BUSY = 2; // 1 while the main thread's inspector is open (inspector.url())
 export const WD_SLOTS = 3;
 
 /** The loop counts as blocked after this many heartbeat intervals without a beat. */
 export const STALL_INTERVALS = 3;
-/** How long the capture waits for the main thread to pause. */
-const CAPTURE_TIMEOUT_MS = 2000;
+/**
+ * How long the capture waits for the main thread to pause: one heartbeat
+ * interval, within these bounds, so the verdict is out before vigild's own
+ * hang deadline (4 intervals) even when the pause cannot land.
+ */
+const CAPTURE_TIMEOUT_MIN_MS = 500;
+const CAPTURE_TIMEOUT_MAX_MS = 2000;
 const MAX_FRAMES = 64;
 
 export interface WatchdogData {
@@ -69,7 +75,7 @@ function formatFrame(frame: inspector.Debugger.CallFrame, urls: Map<string, stri
 }
 
 /** Pauses the main thread through the inspector and returns its frames, or why not. */
-function captureMainStack(): Promise<{ frames: string[] } | { error: string }> {
+function captureMainStack(timeoutMs: number): Promise<{ frames: string[] } | { error: string }> {
   return new Promise((resolve) => {
     let session: inspector.Session;
     try {
@@ -97,10 +103,10 @@ function captureMainStack(): Promise<{ frames: string[] } | { error: string }> {
       () =>
         finish({
           error:
-            `unavailable: the main thread did not pause within ${CAPTURE_TIMEOUT_MS} ms ` +
+            `unavailable: the main thread did not pause within ${timeoutMs} ms ` +
             "(it runs no JavaScript: blocked in native code or a system call)",
         }),
-      CAPTURE_TIMEOUT_MS,
+      timeoutMs,
     );
     // Debugger.enable announces every script before it answers.
     const urls = new Map<string, string>();
@@ -131,14 +137,16 @@ function captureMainStack(): Promise<{ frames: string[] } | { error: string }> {
   });
 }
 
-async function report(blockedMs: number, inspectorBusy: boolean): Promise<void> {
+async function report(blockedMs: number, inspectorBusy: boolean, captureTimeoutMs: number): Promise<void> {
   const head = `vigil: main thread blocked for ${blockedMs} ms, stack:\n`;
   if (inspectorBusy) {
-    // Pausing and resuming would interfere with the debugger attached by a person.
-    writeStderr(`${head}  unavailable: a debugger is attached to the main thread (not interfering with it)\n`);
+    // A person's debugger may be paused at a breakpoint: our Debugger.resume
+    // would resume it. inspector.url() cannot tell whether a client is
+    // attached, only that the inspector is open, so stay out entirely.
+    writeStderr(`${head}  unavailable: the inspector is open (--inspect); not pausing the main thread behind a debugger\n`);
     return;
   }
-  const result = await captureMainStack();
+  const result = await captureMainStack(captureTimeoutMs);
   if ("frames" in result) {
     const body = result.frames.length === 0 ? ["(no JavaScript frames)"] : result.frames;
     writeStderr(head + body.map((l) => `  ${l}\n`).join(""));
@@ -150,6 +158,7 @@ async function report(blockedMs: number, inspectorBusy: boolean): Promise<void> 
 async function run(data: WatchdogData): Promise<void> {
   const shared = new Int32Array(data.sab);
   const stallMs = Math.max(1, STALL_INTERVALS * data.intervalMs);
+  const captureTimeoutMs = Math.min(CAPTURE_TIMEOUT_MAX_MS, Math.max(CAPTURE_TIMEOUT_MIN_MS, data.intervalMs));
   let seen = Atomics.load(shared, WD_BEAT);
   let lastBeat = nowMs();
   let reported = false;
@@ -169,7 +178,7 @@ async function run(data: WatchdogData): Promise<void> {
     const blockedMs = nowMs() - lastBeat;
     if (!reported && blockedMs >= stallMs) {
       reported = true;
-      await report(blockedMs, Atomics.load(shared, WD_INSPECTOR_BUSY) !== 0);
+      await report(blockedMs, Atomics.load(shared, WD_INSPECTOR_BUSY) !== 0, captureTimeoutMs);
     }
   }
 }

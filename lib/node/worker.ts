@@ -145,9 +145,12 @@ export function formatStackDump(): string {
     const js = report.javascriptStack;
     lines.push("javascript stack:");
     const stack = js !== undefined && Array.isArray(js.stack) ? js.stack : [];
-    for (const frame of stack) {
-      if (typeof frame === "string" && !frame.includes("node:internal/process/report")) lines.push(`  ${frame.trim()}`);
-    }
+    // Our own frames (this handler, the report call) say nothing: drop them.
+    const frames = stack.filter(
+      (f): f is string => typeof f === "string" && !f.includes(import.meta.url) && !f.includes("node:internal/process/report"),
+    );
+    for (const frame of frames) lines.push(`  ${frame.trim()}`);
+    if (frames.length === 0) lines.push("  (none below the signal handler: the event loop was idle, waiting)");
     lines.push("libuv handles (active):");
     const handles = Array.isArray(report.libuv) ? (report.libuv as unknown[]) : [];
     for (const handle of handles) {
@@ -163,7 +166,7 @@ export function formatStackDump(): string {
   const counts = new Map<string, number>();
   for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
   const resources = [...counts].map(([name, n]) => (n > 1 ? `${name} x${n}` : name)).join(", ");
-  lines.push(`active resources: ${resources === "" ? "none" : resources}`);
+  lines.push(`keeping the process alive: ${resources === "" ? "nothing" : resources}`);
   return `vigil: stack dump (${STACK_DUMP_SIGNAL}) pid=${process.pid}\n${lines.map((l) => `  ${l}\n`).join("")}`;
 }
 

@@ -67,7 +67,7 @@ worker = _int_env("VIGIL_WORKER")
 _sock = None
 _heartbeat_fd = None
 _send_lock = threading.Lock()  # lines from several threads must not interleave
-_stop_beating = threading.Event()
+_stop_beating = threading.Event()  # only ever set to stop beats from outside (tests)
 _handlers = []
 _shutdown_started = False
 

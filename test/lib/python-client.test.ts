@@ -328,6 +328,18 @@ describe(`Python client lib/python/vigil.py (${PYTHON})`, function () {
     expect(w.messages.slice(2)).to.deep.equal([{ type: "handlers-done", timedOut: false }, { type: "teardown" }]);
   });
 
+  it("a handler that raises is reported with its traceback and does not stop the next one", async () => {
+    const w = start("py_ok.py", "--raise", "--handler");
+    await w.message("ready");
+    w.shutdown({ teardown: "destroy" });
+    const exit = await w.finished();
+    expect(exit.code, w.describe()).to.equal(0);
+    expect(w.stderr).to.match(/^vigil: shutdown handler <function explode at 0x[0-9a-f]+> failed:\nTraceback/m);
+    expect(w.stderr).to.match(/^RuntimeError: boom$/m);
+    expect(w.stdout).to.match(/^handler ran event=process_stopping reason=stop /m);
+    expect(w.messages.slice(2)).to.deep.equal([{ type: "handlers-done", timedOut: false }, { type: "teardown" }]);
+  });
+
   it("destroy (mod_wsgi case): a handler that stops the non-daemon thread lets teardown finish", async () => {
     const w = start("py_teardown_hang.py", "--handler");
     await w.message("ready");
