@@ -1,103 +1,254 @@
-// vigild itself: the composition root's running part. Signals only queue an
-// event; daemonStep() decides; run() carries the decision out.
+// vigild itself: the running part of the composition root. Signals only queue
+// an event; daemonStep() decides; the Daemon carries the decision out and
+// tells systemd, the log and the metrics what it is doing.
+import { loadConfigFile, ConfigError } from "./config/load.js";
 import { formatDuration } from "./config/duration.js";
 import type { Config } from "./config/types.js";
 import type { Clock } from "./clock/clock.js";
+import {
+  UnknownProgramError,
+  type Control,
+  type ControlEvent,
+  type DaemonStateName,
+  type ProgramInfo,
+  type ReloadResult,
+  type StatusSnapshot,
+  type WorkerInfo,
+} from "./control.js";
 import { logEvent } from "./log/events.js";
 import type { Logger } from "./log/logger.js";
-import { Metrics } from "./metrics/metrics.js";
+import { Metrics, workerStateLabel } from "./metrics/metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.js";
+import { buildReport, workerRecord } from "./shutdown/collect.js";
+import type { LastShutdownReport, WorkerShutdownRecord } from "./shutdown/report.js";
+import { clearStopMarker, loadReport, markStopBegun, saveReport, unfinishedStop } from "./shutdown/store.js";
 import { EventBus, type SupervisorEvent } from "./supervisor/events.js";
-import { Supervisor } from "./supervisor/supervisor.js";
-import type { Outcome } from "./worker/policy.js";
+import { Supervisor, describePlan } from "./supervisor/supervisor.js";
+import type { Notifier } from "./systemd/notify.js";
+import { Watchdog } from "./systemd/watchdog.js";
+import { VERSION } from "./version.js";
 
-export type DaemonState = "starting" | "running" | "stopping" | "forcing" | "stopped";
-export type DaemonEvent = "all-ready" | "term" | "stopped";
-export type DaemonAction = "none" | "announce-ready" | "begin-stop" | "force" | "finish";
+export type DaemonEvent = "all-ready" | "start-failed" | "term" | "hup" | "reload-done" | "stopped";
+export type DaemonAction =
+  | "none"
+  | "announce-ready"
+  | "begin-stop"
+  | "begin-failed-start"
+  | "force"
+  | "begin-reload"
+  | "queue-reload"
+  | "finish-reload"
+  | "ignore-hup"
+  | "finish";
 
-/** The daemon's own lifecycle: a second SIGTERM/SIGINT during a stop forces it. */
-export function daemonStep(state: DaemonState, event: DaemonEvent): { next: DaemonState; action: DaemonAction } {
+/**
+ * The daemon's own lifecycle. A second SIGTERM/SIGINT during a stop forces
+ * it; SIGHUPs during a reload collapse into one more reload; a SIGHUP during
+ * start or stop is ignored (the configuration is read at the next start).
+ */
+export function daemonStep(state: DaemonStateName, event: DaemonEvent): { next: DaemonStateName; action: DaemonAction } {
   switch (event) {
     case "all-ready":
       return state === "starting" ? { next: "running", action: "announce-ready" } : { next: state, action: "none" };
+    case "start-failed":
+      return state === "starting" ? { next: "stopping", action: "begin-failed-start" } : { next: state, action: "none" };
     case "term":
-      if (state === "starting" || state === "running") return { next: "stopping", action: "begin-stop" };
+      if (state === "starting" || state === "running" || state === "reloading") return { next: "stopping", action: "begin-stop" };
       if (state === "stopping") return { next: "forcing", action: "force" };
       return { next: state, action: "none" };
+    case "hup":
+      if (state === "running") return { next: "reloading", action: "begin-reload" };
+      if (state === "reloading") return { next: "reloading", action: "queue-reload" };
+      return { next: state, action: "ignore-hup" };
+    case "reload-done":
+      return state === "reloading" ? { next: "running", action: "finish-reload" } : { next: state, action: "none" };
     case "stopped":
       return { next: "stopped", action: "finish" };
   }
 }
 
-export interface StopSummary {
-  workers: number;
-  elapsedMs: number;
-  outcomes: Record<Outcome, number>;
-  hangs: string[];
-}
-
-export function summarizeStop(summary: StopSummary): string {
-  const { outcomes } = summary;
-  const parts = (["clean", "skipped", "forced"] as const).filter((o) => outcomes[o] > 0).map((o) => `${outcomes[o]} ${o}`);
-  const hangs = summary.hangs.length > 0 ? ` (${summary.hangs.join(", ")})` : "";
-  const worker = summary.workers === 1 ? "worker" : "workers";
-  return `stopped ${summary.workers} ${worker} in ${(summary.elapsedMs / 1000).toFixed(2)} s${parts.length ? `: ${parts.join(", ")}` : ""}${hangs}`;
+/** One line for STATUS= and vigilctl. */
+export function statusLine(input: {
+  state: DaemonStateName;
+  ready: number;
+  expected: number;
+  alive: number;
+  stopTotal: number;
+  failed: readonly string[];
+  note: string | null;
+}): string {
+  const failed = input.failed.length > 0 ? `; FAILED: ${input.failed.join(", ")}` : "";
+  const note = input.note ? `; ${input.note}` : "";
+  switch (input.state) {
+    case "starting":
+      return `starting: ${input.ready} of ${input.expected} workers ready${failed}`;
+    case "running":
+      return `${input.ready} of ${input.expected} workers ready${failed}${note}`;
+    case "reloading":
+      return `reloading: ${input.ready} of ${input.expected} workers ready`;
+    case "stopping":
+    case "forcing":
+      return `stopping: ${input.alive} of ${input.stopTotal} workers left${input.state === "forcing" ? " (forced)" : ""}`;
+    case "stopped":
+      return "stopped";
+  }
 }
 
 export interface DaemonDeps {
   config: Config;
   clock: Clock;
   log: Logger;
-  /** Resolves with the exit status when vigild has stopped. */
+  notifier: Notifier;
+  /** Re-reads the configuration file (SIGHUP); throws ConfigError. */
+  loadConfig?: (file: string) => Config;
 }
 
-export class Daemon {
-  private state: DaemonState = "starting";
+/** Slack on top of the longest worker stop before systemd may give up on vigild. */
+const STOP_SLACK_MS = 5_000;
+
+export class Daemon implements Control {
+  private state: DaemonStateName = "starting";
+  private config: Config;
   private readonly bus = new EventBus();
   private readonly metrics = new Metrics();
   private supervisor: Supervisor | null = null;
   private server: MetricsServer | null = null;
-  private stopStartedAt = 0;
-  private stopSummary: StopSummary = { workers: 0, elapsedMs: 0, outcomes: { clean: 0, skipped: 0, forced: 0 }, hangs: [] };
+  private watchdog: Watchdog | null = null;
+  private readonly listeners: Array<(event: ControlEvent) => void> = [];
+  private lastReport: LastShutdownReport | null = null;
+  private statusNote: string | null = null;
+  private statusQueued = false;
+  private reloadQueued = false;
+  private reloadWaiters: Array<(result: ReloadResult) => void> = [];
+  private exitStatus = 0;
+  private stop = {
+    startedAt: 0,
+    startedWall: new Date(0),
+    total: 0,
+    forced: false,
+    records: [] as WorkerShutdownRecord[],
+    switched: [] as string[],
+  };
   private finished: ((status: number) => void) | null = null;
 
-  constructor(private readonly deps: DaemonDeps) {}
+  constructor(private readonly deps: DaemonDeps) {
+    this.config = deps.config;
+  }
 
-  /** Starts everything; the promise resolves with the exit status once vigild has stopped. */
+  /** Starts everything; resolves with the exit status once vigild has stopped. */
   async run(): Promise<number> {
-    const { config, log, clock } = this.deps;
+    const { log, clock } = this.deps;
     this.bus.subscribe((event) => logEvent(log, event));
     this.bus.subscribe(this.metrics.onEvent);
-    this.bus.subscribe((event) => this.recordForSummary(event));
-    if (config.metrics.listen) {
-      this.server = await startMetricsServer(this.metrics, config.metrics.listen, () => this.health());
+    this.bus.subscribe((event) => this.observe(event));
+    this.loadPreviousReport();
+    if (this.config.metrics.listen) {
+      this.server = await startMetricsServer(this.metrics, this.config.metrics.listen, () => this.health());
       log.info(`metrics on ${this.server.url}`, { address: this.server.url });
     }
-    const supervisor = new Supervisor(config, {
-      clock,
-      emit: this.bus.emit,
-      onChange: () => {
-        if (this.supervisor?.allReady) this.dispatch("all-ready");
-      },
-    });
+    const supervisor = new Supervisor(this.config, { clock, emit: this.bus.emit, onChange: () => this.onSupervisorChange() });
     this.supervisor = supervisor;
     this.metrics.attach(supervisor);
     const done = new Promise<number>((resolve) => (this.finished = resolve));
     this.installSignals();
-    const total = config.programs.reduce((n, p) => n + p.instances, 0);
-    log.info(`starting ${total} workers of ${config.programs.length} programs`, { config: config.file });
+    this.startWatchdog();
+    const expected = supervisor.expectedWorkers();
+    log.info(`vigild ${VERSION} starting ${expected} workers of ${this.config.programs.length} programs`, {
+      config: this.config.file,
+      pid: process.pid,
+    });
     supervisor.start();
-    if (supervisor.allReady) this.dispatch("all-ready");
+    this.onSupervisorChange();
     return done;
   }
+
+  // ---- Control ----------------------------------------------------------
+
+  status(): StatusSnapshot {
+    const now = this.deps.clock.now();
+    const supervisor = this.supervisor;
+    const programs: ProgramInfo[] = [];
+    const workers: WorkerInfo[] = [];
+    const beats = supervisor?.heartbeatFile.readAll();
+    for (const program of supervisor?.allPrograms() ?? []) {
+      programs.push({
+        name: program.name,
+        state: program.state,
+        instances: program.cfg.instances,
+        ready: program.readyCount,
+        teardown: program.teardownMode,
+        teardownSetting: program.cfg.shutdown.teardown,
+        restarts: Object.fromEntries(program.restarts),
+      });
+      program.slots.forEach((slot, index) => {
+        const live = [slot.worker, slot.retiring?.worker].filter((w) => w != null);
+        for (const w of live) {
+          const beat = w.heartbeatSlot !== null && beats ? beats(w.heartbeatSlot) : 0;
+          workers.push({
+            program: program.name,
+            worker: index,
+            pid: w.pid,
+            state: workerStateLabel(w.state.phase) ?? "stopping",
+            uptimeMs: now - w.state.t.spawnedAt,
+            restarts: slot.restarts,
+            lastHeartbeatAgeMs: beat > 0 ? Math.max(0, now - beat) : null,
+            status: w.state.status,
+          });
+        }
+        if (live.length === 0) {
+          workers.push({
+            program: program.name,
+            worker: index,
+            pid: null,
+            state: slot.backoff ? "backoff" : program.state === "failed" ? "failed" : "stopping",
+            uptimeMs: null,
+            restarts: slot.restarts,
+            lastHeartbeatAgeMs: null,
+            status: null,
+          });
+        }
+      });
+    }
+    return {
+      state: this.state,
+      version: VERSION,
+      pid: process.pid,
+      configFile: this.config.file,
+      statusText: this.statusText(),
+      programs,
+      workers,
+    };
+  }
+
+  async restartProgram(name: string): Promise<void> {
+    const pending = this.supervisor?.restartProgram(name);
+    if (!pending) throw new UnknownProgramError(name);
+    this.deps.log.info(`restarting program ${name} (rolling)`, { program: name });
+    await pending;
+  }
+
+  reload(): Promise<ReloadResult> {
+    const result = new Promise<ReloadResult>((resolve) => this.reloadWaiters.push(resolve));
+    this.dispatch("hup");
+    return result;
+  }
+
+  lastShutdown(): LastShutdownReport | null {
+    return this.lastReport;
+  }
+
+  subscribe(listener: (event: ControlEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  // ---- lifecycle --------------------------------------------------------
 
   private installSignals(): void {
     // Handlers only queue: the dispatcher runs on the next turn of the loop.
     const queue = (event: DaemonEvent) => () => setImmediate(() => this.dispatch(event));
     process.on("SIGTERM", queue("term"));
     process.on("SIGINT", queue("term"));
-    // Without a handler SIGHUP would kill vigild; reload comes with the systemd work.
-    process.on("SIGHUP", () => this.deps.log.warn("SIGHUP: reload is not supported yet; keeping the running configuration"));
+    process.on("SIGHUP", queue("hup"));
   }
 
   private dispatch(event: DaemonEvent): void {
@@ -105,51 +256,275 @@ export class Daemon {
     this.state = next;
     switch (action) {
       case "none":
-        return;
+        break;
       case "announce-ready":
-        this.deps.log.info(`all ${this.supervisor?.workerCount() ?? 0} workers ready`);
-        return;
+        this.deps.log.info(`all ${this.supervisor?.readyWorkers() ?? 0} workers ready`);
+        this.deps.notifier.send({ READY: 1, STATUS: this.statusText() });
+        break;
+      case "begin-failed-start":
+        this.beginFailedStart();
+        break;
       case "begin-stop":
         this.beginStop();
-        return;
+        break;
       case "force":
+        this.stop.forced = true;
         this.deps.log.warn("second stop request: killing every remaining worker now");
         this.supervisor?.force();
-        return;
+        break;
+      case "begin-reload":
+        this.beginReload();
+        break;
+      case "queue-reload":
+        this.reloadQueued = true;
+        break;
+      case "finish-reload":
+        this.deps.notifier.send({ READY: 1, STATUS: this.statusText() });
+        if (this.reloadQueued) {
+          this.reloadQueued = false;
+          setImmediate(() => this.dispatch("hup"));
+        }
+        break;
+      case "ignore-hup":
+        this.deps.log.warn(`SIGHUP while ${this.state}: not reloading now`);
+        this.settleReloadWaiters({ ok: false, errors: [`vigild is ${this.state}; not reloading now`] });
+        break;
       case "finish":
         void this.finish();
-        return;
+        break;
     }
+    this.queueStatus();
+  }
+
+  private onSupervisorChange(): void {
+    const supervisor = this.supervisor;
+    if (!supervisor) return;
+    if (this.state === "starting") {
+      const failed = supervisor.failedPrograms;
+      if (failed.length > 0) this.dispatch("start-failed");
+      else if (supervisor.allReady) this.dispatch("all-ready");
+    }
+    this.queueStatus();
+  }
+
+  private beginFailedStart(): void {
+    const names = this.supervisor?.failedPrograms.map((p) => p.name) ?? [];
+    const why = `start failed: program ${names.join(", ")} FAILED before all workers were ready`;
+    this.deps.log.error(`${why}; stopping`);
+    this.statusNote = why;
+    // ECHILD: the failure is a child's. systemd shows ERRNO in `systemctl status`.
+    this.deps.notifier.send({ STATUS: why, ERRNO: 10 });
+    this.exitStatus = 1;
+    this.beginStop();
   }
 
   private beginStop(): void {
     const supervisor = this.supervisor;
-    this.stopStartedAt = this.deps.clock.now();
-    const count = supervisor?.workerCount() ?? 0;
-    this.deps.log.info(`stopping ${count} workers`);
+    const { clock, log } = this.deps;
+    this.stop.startedAt = clock.now();
+    this.stop.startedWall = clock.wallNow();
+    this.stop.total = supervisor?.workerCount() ?? 0;
+    try {
+      markStopBegun(this.config.stateDir, this.stop.startedWall.toISOString());
+    } catch (err) {
+      log.warn(`cannot write the stop marker in ${this.config.stateDir}: ${(err as Error).message}; continuing the stop`);
+    }
+    // Longest time any worker may take, so systemd waits for vigild's own deadlines.
+    const longest = Math.max(0, ...(supervisor?.allPrograms() ?? []).map((p) => p.cfg.shutdown.timeoutMs + p.cfg.stackDumpGraceMs));
+    this.deps.notifier.send({ STOPPING: 1, STATUS: this.statusText(), EXTEND_TIMEOUT_USEC: (longest + STOP_SLACK_MS) * 1000 });
+    log.info(`stopping ${this.stop.total} workers`);
     if (!supervisor) return this.dispatch("stopped");
     void supervisor.stop("stop").then(() => this.dispatch("stopped"));
   }
 
-  private recordForSummary(event: SupervisorEvent): void {
-    if (event.type !== "worker-exited" || (this.state !== "stopping" && this.state !== "forcing")) return;
-    const s = this.stopSummary;
-    s.workers++;
-    if (event.outcome) s.outcomes[event.outcome]++;
-    if (event.hang) s.hangs.push(`${event.hang} hang: ${event.program}/${event.worker}`);
+  private beginReload(): void {
+    const { log, clock, notifier } = this.deps;
+    // MONOTONIC_USEC lets systemd tell this reload from an earlier one.
+    notifier.send({ RELOADING: 1, MONOTONIC_USEC: Math.round(clock.now() * 1000), STATUS: "reloading" });
+    let next: Config;
+    try {
+      next = (this.deps.loadConfig ?? loadConfigFile)(this.config.file);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.message.split("\n") : [(err as Error).message];
+      for (const line of errors) log.error(line, { config: this.config.file });
+      this.statusNote = `reload failed: ${errors[0]}; running the previous configuration`;
+      log.warn(`reload failed; keeping the running configuration`);
+      this.settleReloadWaiters({ ok: false, errors });
+      this.dispatch("reload-done");
+      return;
+    }
+    const ignored = this.unreloadable(next);
+    if (ignored.length > 0) log.warn(`reload: ${ignored.join(", ")} changed; that takes a restart of vigild, keeping the running value`);
+    if (next.log.level !== this.config.log.level) log.setLevel(next.log.level);
+    this.config = { ...next, metrics: this.config.metrics, stateDir: this.config.stateDir, dbus: this.config.dbus };
+    const { plan, settled } = this.supervisor!.applyConfig(this.config);
+    const summary = describePlan(plan);
+    log.info(`reloading: ${summary}`, { config: this.config.file });
+    this.statusNote = null;
+    // READY=1 once the changes have settled, or when the slowest new worker's ready_timeout has passed.
+    const bound = Math.max(1000, ...this.config.programs.map((p) => p.readyTimeoutMs)) + 1000;
+    const timer = clock.at(clock.now() + bound, () => finish());
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      timer.cancel();
+      log.info(`reload done: ${summary}`);
+      this.settleReloadWaiters({ ok: true, summary });
+      this.dispatch("reload-done");
+    };
+    void settled.then(finish);
+  }
+
+  /** Settings a reload cannot apply to a running vigild. */
+  private unreloadable(next: Config): string[] {
+    const out: string[] = [];
+    if (JSON.stringify(next.metrics) !== JSON.stringify(this.config.metrics)) out.push("metrics.listen");
+    if (next.stateDir !== this.config.stateDir) out.push("state_dir");
+    if (next.dbus.bus !== this.config.dbus.bus) out.push("dbus.bus");
+    if (next.log.format !== this.config.log.format) out.push("log.format");
+    return out;
+  }
+
+  private settleReloadWaiters(result: ReloadResult): void {
+    const waiters = this.reloadWaiters;
+    this.reloadWaiters = [];
+    for (const resolve of waiters) resolve(result);
+  }
+
+  private observe(event: SupervisorEvent): void {
+    switch (event.type) {
+      case "worker-hang":
+        this.emitControl({ type: "worker-hung", program: event.program, worker: event.worker, pid: event.pid, phase: event.phase, afterMs: event.afterMs });
+        return;
+      case "teardown-switched":
+        if (this.isStopping()) this.stop.switched.push(event.program);
+        return;
+      case "worker-exited": {
+        this.emitControl({
+          type: "worker-exited",
+          program: event.program,
+          worker: event.worker,
+          pid: event.pid,
+          code: event.code,
+          signal: event.signal,
+          outcome: event.outcome,
+        });
+        if (this.isStopping()) {
+          const record = workerRecord(event);
+          if (record) this.stop.records.push(record);
+          this.queueStatus();
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private isStopping(): boolean {
+    return this.state === "stopping" || this.state === "forcing";
+  }
+
+  private emitControl(event: ControlEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
 
   private async finish(): Promise<void> {
-    this.stopSummary.elapsedMs = this.deps.clock.now() - this.stopStartedAt;
-    this.deps.log.info(summarizeStop(this.stopSummary), { elapsed: formatDuration(this.stopSummary.elapsedMs) });
+    const { clock, log } = this.deps;
+    this.watchdog?.stop();
+    const report = buildReport({
+      records: this.stop.records,
+      startedAt: this.stop.startedWall,
+      endedAt: clock.wallNow(),
+      durationMs: clock.now() - this.stop.startedAt,
+      forcedBySignal: this.stop.forced,
+      teardownSwitched: this.stop.switched,
+    });
+    try {
+      saveReport(this.config.stateDir, report);
+      clearStopMarker(this.config.stateDir);
+    } catch (err) {
+      log.error(`cannot write the last-shutdown report to ${this.config.stateDir}: ${(err as Error).message}`);
+    }
+    log.info(report.summary, { duration_ms: report.duration_ms, ...report.outcomes });
     this.supervisor?.close();
     await this.server?.close();
-    this.finished?.(0);
+    this.finished?.(this.exitStatus);
+  }
+
+  private loadPreviousReport(): void {
+    const { log } = this.deps;
+    const dir = this.config.stateDir;
+    const marker = unfinishedStop(dir);
+    if (marker) {
+      log.warn(`the previous stop did not complete (vigild ${marker.pid}, begun ${marker.started_at}); its report is missing or older`);
+      try {
+        clearStopMarker(dir);
+      } catch {
+        // Reported again at the next start; nothing else depends on it.
+      }
+    }
+    const loaded = loadReport(dir);
+    switch (loaded.kind) {
+      case "none":
+        return;
+      case "bad":
+        log.warn(`ignoring the last-shutdown report in ${dir}: ${loaded.error}`);
+        return;
+      case "ok":
+        this.lastReport = loaded.report;
+        this.metrics.lastShutdown(loaded.report);
+        log.info(`previous stop: ${loaded.report.summary}`, { ended_at: loaded.report.ended_at });
+    }
+  }
+
+  private startWatchdog(): void {
+    const intervalMs = this.deps.notifier.watchdogMs();
+    const { log, clock } = this.deps;
+    if (intervalMs === null) return;
+    log.info(`systemd watchdog every ${formatDuration(intervalMs)}; pinging at half of it while healthy`);
+    this.watchdog = new Watchdog({
+      clock,
+      intervalMs,
+      maxLoopLagMs: this.config.watchdog.maxLoopLagMs,
+      supervisionOverdueMs: () => this.supervisor?.monitor.overdueMs(clock.now()) ?? 0,
+      ping: () => {
+        this.deps.notifier.send({ WATCHDOG: 1 });
+        this.metrics.watchdogPinged();
+      },
+      unhealthy: (why) => log.warn(`not pinging the systemd watchdog: ${why}`),
+      lag: (ms) => this.metrics.eventLoopLag(ms),
+    });
+    this.watchdog.start();
+  }
+
+  private statusText(): string {
+    const s = this.supervisor;
+    return statusLine({
+      state: this.state,
+      ready: s?.readyWorkers() ?? 0,
+      expected: s?.expectedWorkers() ?? 0,
+      alive: s?.workerCount() ?? 0,
+      stopTotal: this.stop.total,
+      failed: s?.failedPrograms.map((p) => p.name) ?? [],
+      note: this.statusNote,
+    });
+  }
+
+  /** STATUS= at most once per turn of the loop, however many workers changed. */
+  private queueStatus(): void {
+    if (this.statusQueued) return;
+    this.statusQueued = true;
+    setImmediate(() => {
+      this.statusQueued = false;
+      if (this.state !== "stopped") this.deps.notifier.send({ STATUS: this.statusText() });
+    });
   }
 
   private health(): { ok: boolean; detail: string } {
     const failed = this.supervisor?.failedPrograms.map((p) => p.name) ?? [];
     if (failed.length > 0) return { ok: false, detail: `failed programs: ${failed.join(", ")}` };
-    return { ok: this.state === "running", detail: this.state };
+    return { ok: this.state === "running" || this.state === "reloading", detail: this.statusText() };
   }
 }

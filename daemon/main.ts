@@ -8,6 +8,7 @@ import type { Config } from "./config/types.js";
 import { Daemon } from "./daemon.js";
 import { EXIT } from "./exit-codes.js";
 import { createLogger } from "./log/logger.js";
+import { systemdNotifier } from "./systemd/notify.js";
 import { VERSION } from "./version.js";
 
 function loadOrExplain(file: string): Config | null {
@@ -48,7 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (!config) return EXIT.config;
       const log = createLogger({ level: config.log.level, format: config.log.format });
       try {
-        return await new Daemon({ config, clock: systemClock, log }).run();
+        return await new Daemon({ config, clock: systemClock, log, notifier: systemdNotifier() }).run();
       } catch (err) {
         log.error(`fatal: ${(err as Error).message}`);
         return EXIT.fatal;

@@ -6,11 +6,13 @@ import { registerDefaultMetrics } from "./defaults.js";
 import type { SupervisorEvent } from "../supervisor/events.js";
 import type { Supervisor } from "../supervisor/supervisor.js";
 import type { WorkerPhase } from "../worker/lifecycle.js";
+import { OUTCOMES } from "../worker/policy.js";
+import type { LastShutdownReport } from "../shutdown/report.js";
 
 export const WORKER_STATES = ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] as const;
 export type WorkerStateLabel = (typeof WORKER_STATES)[number];
 
-function stateLabel(phase: WorkerPhase): WorkerStateLabel | null {
+export function workerStateLabel(phase: WorkerPhase): WorkerStateLabel | null {
   switch (phase) {
     case "starting":
       return "starting";
@@ -36,6 +38,10 @@ export class Metrics {
   private readonly protocolErrors: client.Counter<"program">;
   private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
   private readonly teardownSeconds: client.Histogram<"program">;
+  private readonly watchdogPings: client.Counter;
+  private readonly loopLag: client.Gauge;
+  private readonly lastShutdownSeconds: client.Gauge;
+  private readonly lastShutdownWorkers: client.Gauge<"outcome">;
 
   constructor() {
     const registers = [this.registry];
@@ -48,18 +54,16 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const program of self.supervisor?.programs.values() ?? []) {
+        for (const program of self.supervisor?.allPrograms() ?? []) {
           const counts = new Map<WorkerStateLabel, number>(WORKER_STATES.map((s) => [s, 0]));
-          for (const slot of program.slots) {
-            const label: WorkerStateLabel | null =
-              program.state === "failed" && !slot.worker
-                ? "failed"
-                : slot.worker
-                  ? stateLabel(slot.worker.state.phase)
-                  : slot.backoff
-                    ? "backoff"
-                    : null;
+          const add = (label: WorkerStateLabel | null): void => {
             if (label) counts.set(label, (counts.get(label) ?? 0) + 1);
+          };
+          for (const worker of program.workers()) add(workerStateLabel(worker.state.phase));
+          for (const slot of program.slots) {
+            if (slot.worker) continue;
+            if (slot.backoff) add("backoff");
+            else if (program.state === "failed") add("failed");
           }
           for (const [state, n] of counts) this.set({ program: program.name, state }, n);
         }
@@ -99,10 +103,44 @@ export class Metrics {
       buckets,
       registers,
     });
+    this.watchdogPings = new client.Counter({
+      name: "vigil_watchdog_pings_total",
+      help: "WATCHDOG=1 notifications sent to systemd; they stop while vigild is unhealthy (loop lag, wedged supervision).",
+      registers,
+    });
+    this.loopLag = new client.Gauge({
+      name: "vigil_event_loop_lag_seconds",
+      help: "How late vigild's most recent timer fired: its event-loop lag, measured without a sampler.",
+      registers,
+    });
+    this.lastShutdownSeconds = new client.Gauge({
+      name: "vigil_last_shutdown_seconds",
+      help: "How long the previous stop of vigild took, from its last-shutdown report.",
+      registers,
+    });
+    this.lastShutdownWorkers = new client.Gauge({
+      name: "vigil_last_shutdown_workers",
+      help: "Workers of the previous stop of vigild by outcome (clean, skipped, forced), from its last-shutdown report.",
+      labelNames: ["outcome"],
+      registers,
+    });
   }
 
   attach(supervisor: Supervisor): void {
     this.supervisor = supervisor;
+  }
+
+  watchdogPinged(): void {
+    this.watchdogPings.inc();
+  }
+
+  eventLoopLag(ms: number): void {
+    this.loopLag.set(ms / 1000);
+  }
+
+  lastShutdown(report: LastShutdownReport): void {
+    this.lastShutdownSeconds.set(report.duration_ms / 1000);
+    for (const outcome of OUTCOMES) this.lastShutdownWorkers.set({ outcome }, report.outcomes[outcome] ?? 0);
   }
 
   readonly onEvent = (event: SupervisorEvent): void => {

@@ -1,6 +1,6 @@
 // What happens in the supervisor, as data. The supervisor emits each event
 // once; the log, the metrics and D-Bus each subscribe and render it their way.
-import type { HangPhase, WorkerPhase } from "../worker/lifecycle.js";
+import type { HangPhase, StopRequest, Timeline, WorkerPhase } from "../worker/lifecycle.js";
 import type { Outcome, RestartReason, ShutdownDurations } from "../worker/policy.js";
 import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
 
@@ -28,10 +28,13 @@ export type SupervisorEvent =
       durations: ShutdownDurations;
       hang: HangPhase | null;
       uptimeMs: number;
+      stop: StopRequest | null;
+      timeline: Timeline;
     } & WorkerRef)
   | ({ type: "worker-restart-scheduled"; reason: RestartReason; delayMs: number } & WorkerRef)
   | ({ type: "protocol-error"; error: string } & WorkerRef)
   | ({ type: "event-ignored"; event: string; phase: WorkerPhase } & WorkerRef)
+  | ({ type: "teardown-switched"; afterMs: number } & WorkerRef)
   | { type: "program-failed"; program: string; restarts: number; windowMs: number }
   | { type: "program-stopped"; program: string };
 

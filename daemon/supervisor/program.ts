@@ -1,6 +1,7 @@
-// One program: `instances` worker slots, each with its current worker and
-// its restart backoff, plus the program's own state. Restart decisions are
-// the plain function decideAfterEnd(); this class carries them out.
+// One program: `instances` worker slots, each with its current worker, the
+// worker it is replacing (if any) and its restart backoff, plus the
+// program's own state. Restart decisions are the plain function
+// decideAfterEnd(); this class carries them out.
 import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import type { ProgramConfig } from "../config/types.js";
@@ -15,7 +16,10 @@ import {
   type RestartReason,
 } from "../worker/policy.js";
 import { Worker, type WorkerDeps } from "../worker/worker.js";
-import type { EventSink } from "./events.js";
+import type { EventSink, SupervisorEvent } from "./events.js";
+
+/** Why vigild itself replaces workers. */
+export type ReplaceReason = Extract<ShutdownReason & RestartReason, "restart" | "reload" | "recycle">;
 
 export type ProgramState = "starting" | "running" | "stopping" | "stopped" | "failed";
 
@@ -41,88 +45,157 @@ export function decideAfterEnd(
   return { action: "restart", reason, delayMs: nextRestartDelay(failures, cfg.restart), failures };
 }
 
-interface Slot {
-  worker: Worker | null;
-  backoff: TimerHandle | null;
-  failures: number;
+/** teardown: auto starts as destroy; the first teardown hang switches the program to skip. */
+export function initialTeardownMode(setting: ProgramConfig["shutdown"]["teardown"]): TeardownMode {
+  return setting === "skip" ? "skip" : "destroy";
 }
 
-export interface ProgramDeps extends Omit<WorkerDeps, "onEnd" | "onReadiness"> {
-  /** Readiness of the program changed (all instances ready, or not any more). */
+export interface Slot {
+  worker: Worker | null;
+  /** The worker `worker` replaces: stopped with `reason` once the new one is ready. */
+  retiring: { worker: Worker; reason: ShutdownReason } | null;
+  backoff: TimerHandle | null;
+  failures: number;
+  restarts: number;
+}
+
+export interface ProgramDeps extends Omit<WorkerDeps, "onEnd" | "onReadiness" | "emit"> {
+  /** Readiness or state of the program changed. */
   onChange: (program: Program) => void;
   emit: EventSink;
 }
 
 export class Program {
   state: ProgramState = "starting";
-  readonly slots: Slot[];
+  readonly slots: Slot[] = [];
   readonly restarts = new Map<RestartReason, number>();
-  private history: number[] = [];
-  private readyCount = 0;
-  private stopWaiters: Array<() => void> = [];
-  private stopRequest: { reason: ShutdownReason } | null = null;
   teardownMode: TeardownMode;
+  private history: number[] = [];
+  private waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
+  private stopping: ShutdownReason | null = null;
+  private wasReady = false;
 
   constructor(
-    readonly cfg: ProgramConfig,
+    public cfg: ProgramConfig,
     private readonly deps: ProgramDeps,
   ) {
-    this.slots = Array.from({ length: cfg.instances }, () => ({ worker: null, backoff: null, failures: 0 }));
-    this.teardownMode = cfg.shutdown.teardown === "skip" ? "skip" : "destroy";
+    this.teardownMode = initialTeardownMode(cfg.shutdown.teardown);
   }
 
   get name(): string {
     return this.cfg.name;
   }
 
+  /** Every slot has a ready worker (a replacement counts once it is ready; until then, the one it replaces). */
   get ready(): boolean {
-    return this.readyCount === this.cfg.instances;
+    return this.slots.length > 0 && this.slots.every((s) => s.worker?.state.ready === true || s.retiring?.worker.state.ready === true);
+  }
+
+  get readyCount(): number {
+    return this.slots.filter((s) => s.worker?.state.ready === true || s.retiring?.worker.state.ready === true).length;
   }
 
   get clock(): Clock {
     return this.deps.clock;
   }
 
+  /** Every live worker process, replacements and retirees included. */
   workers(): Worker[] {
-    return this.slots.flatMap((s) => (s.worker ? [s.worker] : []));
+    return this.slots.flatMap((s) => [...(s.worker ? [s.worker] : []), ...(s.retiring ? [s.retiring.worker] : [])]);
   }
 
   start(): void {
-    this.slots.forEach((_, index) => this.spawn(index));
+    for (let index = 0; index < this.cfg.instances; index++) {
+      this.slots.push(newSlot());
+      this.spawn(index);
+    }
   }
 
   /** Phased stop of every worker; resolves when all are gone. */
   stop(reason: ShutdownReason): Promise<void> {
-    if (this.state !== "stopped" && this.state !== "failed") this.state = "stopping";
-    this.stopRequest ??= { reason };
+    if (this.state !== "failed") this.state = "stopping";
+    this.stopping ??= reason;
     for (const slot of this.slots) {
       slot.backoff?.cancel();
       slot.backoff = null;
       slot.worker?.stop(reason, this.teardownMode);
+      slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
     }
-    return this.whenAllEnded();
+    return this.when(() => this.workers().length === 0);
   }
 
   force(): void {
-    for (const slot of this.slots) slot.worker?.force();
+    for (const worker of this.workers()) worker.force();
   }
 
-  private whenAllEnded(): Promise<void> {
-    if (this.workers().length === 0) {
-      this.settleStopped();
+  /**
+   * Replaces every worker, each slot on its own: a new worker is spawned and
+   * the old one is stopped (phased, with `reason`) once the new one is ready.
+   * With `cfg`, the new workers run the new configuration and the number of
+   * slots follows `instances`. Resolves when no old worker is left.
+   */
+  replaceAll(reason: ReplaceReason, cfg: ProgramConfig = this.cfg): Promise<void> {
+    if (this.stopping !== null || this.state === "failed") return Promise.resolve();
+    const teardownChanged = cfg.shutdown.teardown !== this.cfg.shutdown.teardown;
+    this.cfg = cfg;
+    if (teardownChanged) this.teardownMode = initialTeardownMode(cfg.shutdown.teardown);
+    const olds: Worker[] = [];
+    this.slots.forEach((slot, index) => {
+      slot.backoff?.cancel();
+      slot.backoff = null;
+      if (index >= cfg.instances) {
+        // A slot the new configuration no longer has: stop what runs there.
+        if (slot.worker) olds.push(slot.worker);
+        slot.worker?.stop(reason, this.teardownMode);
+        slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
+        return;
+      }
+      const old = slot.worker;
+      if (old && old.alive) {
+        // A worker still replacing another hands over the older one at once.
+        slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
+        slot.retiring = { worker: old, reason };
+        olds.push(old);
+        this.countRestart(slot, reason);
+        this.deps.emit({ type: "worker-restart-scheduled", reason, delayMs: 0, ...old.ref });
+      }
+      this.spawn(index);
+    });
+    for (let index = this.slots.length; index < cfg.instances; index++) {
+      this.slots.push(newSlot());
+      this.spawn(index);
+    }
+    this.deps.onChange(this);
+    return this.when(() => olds.every((w) => !w.alive)).then(() => this.dropSurplusSlots());
+  }
+
+  private dropSurplusSlots(): void {
+    while (this.slots.length > this.cfg.instances) {
+      const last = this.slots[this.slots.length - 1]!;
+      if (last.worker || last.retiring) break;
+      this.slots.pop();
+    }
+  }
+
+  private when(done: () => boolean): Promise<void> {
+    if (done()) {
+      this.settle();
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.stopWaiters.push(resolve));
+    return new Promise((resolve) => this.waiters.push({ done, resolve }));
   }
 
-  private settleStopped(): void {
-    if (this.state === "stopping") {
+  private settle(): void {
+    if (this.stopping !== null && this.state === "stopping" && this.workers().length === 0) {
       this.state = "stopped";
       this.deps.emit({ type: "program-stopped", program: this.name });
     }
-    const waiters = this.stopWaiters;
-    this.stopWaiters = [];
-    for (const resolve of waiters) resolve();
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (w.done()) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
   }
 
   private spawn(index: number): void {
@@ -131,8 +204,9 @@ export class Program {
       index,
       {
         ...this.deps,
+        emit: (event) => this.observe(event),
         onEnd: (w) => this.onWorkerEnd(index, w),
-        onReadiness: (_w, ready) => this.onReadiness(ready),
+        onReadiness: (w, ready) => this.onReadiness(index, w, ready),
       },
       this.teardownMode,
     );
@@ -140,31 +214,58 @@ export class Program {
     worker.start();
   }
 
-  private onReadiness(ready: boolean): void {
-    const wasReady = this.ready;
-    this.readyCount += ready ? 1 : -1;
+  /** Sees every event of this program's workers on its way out. */
+  private observe(event: SupervisorEvent): void {
+    this.deps.emit(event);
+    if (event.type === "worker-hang" && event.phase === "teardown" && this.cfg.shutdown.teardown === "auto" && this.teardownMode === "destroy") {
+      this.teardownMode = "skip";
+      this.deps.emit({
+        type: "teardown-switched",
+        program: this.name,
+        worker: event.worker,
+        pid: event.pid,
+        afterMs: event.afterMs,
+      });
+    }
+  }
+
+  private onReadiness(index: number, worker: Worker, ready: boolean): void {
+    const slot = this.slots[index];
+    if (ready && slot && slot.worker === worker && slot.retiring) {
+      const { worker: old, reason } = slot.retiring;
+      old.stop(reason, this.teardownMode);
+    }
     if (this.ready && this.state === "starting") this.state = "running";
-    if (wasReady !== this.ready) this.deps.onChange(this);
+    if (this.ready !== this.wasReady) {
+      this.wasReady = this.ready;
+      this.deps.onChange(this);
+    }
   }
 
   private onWorkerEnd(index: number, worker: Worker): void {
     const slot = this.slots[index]!;
-    if (slot.worker === worker) slot.worker = null;
-    if (this.stopRequest !== null || this.state === "failed") {
-      if (this.workers().length === 0) this.settleStopped();
+    if (slot.retiring?.worker === worker) {
+      slot.retiring = null;
+      this.settle();
+      return;
+    }
+    if (slot.worker !== worker) return this.settle();
+    slot.worker = null;
+    if (this.stopping !== null || this.state === "failed" || index >= this.cfg.instances) {
+      this.settle();
       return;
     }
     const now = this.deps.clock.now();
     const decision = decideAfterEnd(worker.state, this.cfg, this.history, slot.failures, now);
     switch (decision.action) {
       case "leave":
-        return;
+        break;
       case "fail":
         this.fail(decision.restarts);
-        return;
+        break;
       case "restart":
         this.history = [...pruneRestarts(this.history, now, this.cfg.restart.limit.windowMs), now];
-        this.restarts.set(decision.reason, (this.restarts.get(decision.reason) ?? 0) + 1);
+        this.countRestart(slot, decision.reason);
         slot.failures = decision.failures;
         this.deps.emit({
           type: "worker-restart-scheduled",
@@ -178,18 +279,30 @@ export class Program {
           slot.backoff = null;
           this.spawn(index);
         });
+        break;
     }
+    this.settle();
+  }
+
+  private countRestart(slot: Slot, reason: RestartReason): void {
+    slot.restarts++;
+    this.restarts.set(reason, (this.restarts.get(reason) ?? 0) + 1);
   }
 
   private fail(restarts: number): void {
     this.state = "failed";
     this.deps.emit({ type: "program-failed", program: this.name, restarts, windowMs: this.cfg.restart.limit.windowMs });
-    this.deps.onChange(this);
     // A failed program runs nothing: no flapping half of it.
     for (const slot of this.slots) {
       slot.backoff?.cancel();
       slot.backoff = null;
       slot.worker?.stop("stop", this.teardownMode);
+      slot.retiring?.worker.stop("stop", this.teardownMode);
     }
+    this.deps.onChange(this);
   }
+}
+
+function newSlot(): Slot {
+  return { worker: null, retiring: null, backoff: null, failures: 0, restarts: 0 };
 }

@@ -104,6 +104,11 @@ export class HeartbeatMonitor {
     this.watched.clear();
   }
 
+  /** How far past due the check is (0 when nothing is due): a wedged vigild shows here. */
+  overdueMs(now: number): number {
+    return this.timerAt === Infinity ? 0 : Math.max(0, now - this.timerAt);
+  }
+
   get size(): number {
     return this.watched.size;
   }

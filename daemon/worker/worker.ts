@@ -118,6 +118,10 @@ export class Worker {
     this.dispatch({ type: "force" });
   }
 
+  get heartbeatSlot(): number | null {
+    return this.slot;
+  }
+
   get alive(): boolean {
     return !this.ended;
   }
@@ -256,6 +260,8 @@ export class Worker {
       durations: shutdownDurations(s),
       hang: s.hang?.phase ?? null,
       uptimeMs: (s.t.exitedAt ?? this.deps.clock.now()) - s.t.spawnedAt,
+      stop: s.stop,
+      timeline: s.t,
       ...this.ref,
     });
     this.deps.onEnd(this);

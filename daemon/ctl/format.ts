@@ -1,0 +1,133 @@
+// What vigilctl prints, as pure functions of what vigild answered: no I/O,
+// no clock. Table tests in test/ctl/format.test.ts pin them.
+import type { ProgramInfo, StatusSnapshot, WorkerInfo } from "../control.js";
+import type { LastShutdownReport, WorkerShutdownRecord } from "../shutdown/report.js";
+
+export const NONE = "-";
+
+/**
+ * A duration for people: 850ms, 2.5s, 42s, 3m12s, 2h05m, 3d4h. Precise
+ * below ten seconds (shutdown phases live there), coarser above.
+ */
+export function formatDuration(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms) || ms < 0) return NONE;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 10_000) {
+    const tenths = Math.floor(ms / 100) / 10;
+    return Number.isInteger(tenths) ? `${tenths}s` : `${tenths.toFixed(1)}s`;
+  }
+  const totalSeconds = Math.floor(ms / 1000);
+  if (totalSeconds < 60) return `${totalSeconds}s`;
+  const totalMinutes = Math.floor(totalSeconds / 60);
+  if (totalMinutes < 60) return `${totalMinutes}m${totalSeconds % 60}s`;
+  const totalHours = Math.floor(totalMinutes / 60);
+  if (totalHours < 24) return `${totalHours}h${String(totalMinutes % 60).padStart(2, "0")}m`;
+  return `${Math.floor(totalHours / 24)}d${totalHours % 24}h`;
+}
+
+/** One line of free text (a worker's status) that cannot break the table. */
+export function oneLine(text: string | null): string {
+  if (text === null) return NONE;
+  const clean = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return clean === "" ? NONE : clean;
+}
+
+/** Left-aligned columns, two spaces apart, no trailing blanks. */
+export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+function programState(p: ProgramInfo): string {
+  return p.state === "failed" ? "FAILED" : p.state;
+}
+
+function teardown(p: ProgramInfo): string {
+  return p.teardownSetting === "auto" ? `${p.teardown} (auto)` : p.teardown;
+}
+
+function restartCounts(counts: ProgramInfo["restarts"]): string {
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n !== undefined && n > 0)
+    .map(([reason, n]) => `${reason}=${n}`);
+  return parts.length === 0 ? NONE : parts.join(",");
+}
+
+export const PROGRAM_HEADERS = ["PROGRAM", "STATE", "READY", "TEARDOWN", "RESTARTS"] as const;
+export const WORKER_HEADERS = ["PROGRAM", "WORKER", "STATE", "PID", "UPTIME", "RESTARTS", "HEARTBEAT", "STATUS"] as const;
+
+export function programRow(p: ProgramInfo): string[] {
+  return [p.name, programState(p), `${p.ready}/${p.instances}`, teardown(p), restartCounts(p.restarts)];
+}
+
+export function workerRow(w: WorkerInfo): string[] {
+  return [
+    w.program,
+    String(w.worker),
+    w.state,
+    w.pid === null ? NONE : String(w.pid),
+    formatDuration(w.uptimeMs),
+    String(w.restarts),
+    formatDuration(w.lastHeartbeatAgeMs),
+    oneLine(w.status),
+  ];
+}
+
+/** `vigilctl status`: a header line, the programs, then every worker. */
+export function formatStatus(s: StatusSnapshot): string {
+  const out = [`vigild ${s.state} (pid ${s.pid}, version ${s.version}): ${oneLine(s.statusText)}`];
+  out.push("");
+  out.push(s.programs.length === 0 ? "no programs" : formatTable(PROGRAM_HEADERS, s.programs.map(programRow)));
+  out.push("");
+  out.push(s.workers.length === 0 ? "no workers" : formatTable(WORKER_HEADERS, s.workers.map(workerRow)));
+  return out.join("\n") + "\n";
+}
+
+export const SHUTDOWN_HEADERS = ["PROGRAM/WORKER", "OUTCOME", "HANG", "HANDLERS", "TEARDOWN", "TOTAL", "EXIT"] as const;
+
+function teardownCell(r: WorkerShutdownRecord): string {
+  if (r.teardown_ms !== null) return formatDuration(r.teardown_ms);
+  return r.teardown === "skip" && r.handlers_done_ms !== null ? "skipped" : NONE;
+}
+
+function exitCell(r: WorkerShutdownRecord): string {
+  if (r.exit_signal !== null) return r.exit_signal;
+  return r.exit_code === null ? NONE : String(r.exit_code);
+}
+
+export function shutdownRow(r: WorkerShutdownRecord): string[] {
+  return [
+    `${r.program}/${r.worker}`,
+    r.outcome,
+    r.hang ?? NONE,
+    formatDuration(r.handlers_ms),
+    teardownCell(r),
+    formatDuration(r.exited_ms),
+    exitCell(r),
+  ];
+}
+
+/** `vigilctl last-shutdown`: the summary, when, then one row per worker. */
+export function formatLastShutdown(report: LastShutdownReport | null): string {
+  if (report === null) return "no previous shutdown recorded\n";
+  const out = [oneLine(report.summary)];
+  const forced = report.forced_by_signal ? ", forced by a second signal" : "";
+  out.push(`started ${report.started_at}, ended ${report.ended_at} (${formatDuration(report.duration_ms)}${forced})`);
+  out.push(`vigild pid ${report.vigild_pid}`);
+  if (report.teardown_switched.length > 0) {
+    out.push(`teardown switched to skip (auto): ${report.teardown_switched.join(", ")}`);
+  }
+  out.push("");
+  out.push(report.workers.length === 0 ? "no workers were running" : formatTable(SHUTDOWN_HEADERS, report.workers.map(shutdownRow)));
+  return out.join("\n") + "\n";
+}
+
+/** `vigilctl reload` when vigild refused the new configuration. */
+export function formatReloadFailure(errors: string): string {
+  return `reload failed; vigild keeps the previous configuration:\n${errors}\n`;
+}
