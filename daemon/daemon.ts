@@ -448,6 +448,7 @@ export class Daemon implements Control {
       log.error(`cannot write the last-shutdown report to ${this.config.stateDir}: ${(err as Error).message}`);
     }
     log.info(report.summary, { duration_ms: report.duration_ms, ...report.outcomes });
+    this.deps.notifier.send({ STATUS: report.summary });
     this.supervisor?.close();
     await this.server?.close();
     this.finished?.(this.exitStatus);

@@ -12,8 +12,8 @@ export const NONE = "-";
 export function formatDuration(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms) || ms < 0) return NONE;
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 10_000) {
-    const tenths = Math.floor(ms / 100) / 10;
+  if (ms < 9_950) {
+    const tenths = Math.round(ms / 100) / 10;
     return Number.isInteger(tenths) ? `${tenths}s` : `${tenths.toFixed(1)}s`;
   }
   const totalSeconds = Math.floor(ms / 1000);
@@ -23,6 +23,17 @@ export function formatDuration(ms: number | null): string {
   const totalHours = Math.floor(totalMinutes / 60);
   if (totalHours < 24) return `${totalHours}h${String(totalMinutes % 60).padStart(2, "0")}m`;
   return `${Math.floor(totalHours / 24)}d${totalHours % 24}h`;
+}
+
+/**
+ * A measured duration, to the millisecond below a minute: 35ms, 4.955s,
+ * 5.01s; then as formatDuration. For the phases of a shutdown.
+ */
+export function formatPreciseDuration(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms) || ms < 0) return NONE;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(Math.round(ms) / 1000).toFixed(3).replace(/\.?0+$/, "")}s`;
+  return formatDuration(ms);
 }
 
 /** One line of free text (a worker's status) that cannot break the table. */
@@ -78,9 +89,9 @@ export function workerRow(w: WorkerInfo): string[] {
   ];
 }
 
-/** `vigilctl status`: a header line, the programs, then every worker. */
+/** `vigilctl status`: vigild's state and status line, the programs, then every worker. */
 export function formatStatus(s: StatusSnapshot): string {
-  const out = [`vigild ${s.state} (pid ${s.pid}, version ${s.version}): ${oneLine(s.statusText)}`];
+  const out = [`vigild ${s.version}, pid ${s.pid}, ${s.configFile}: ${s.state}`, `status: ${oneLine(s.statusText)}`];
   out.push("");
   out.push(s.programs.length === 0 ? "no programs" : formatTable(PROGRAM_HEADERS, s.programs.map(programRow)));
   out.push("");
@@ -91,7 +102,7 @@ export function formatStatus(s: StatusSnapshot): string {
 export const SHUTDOWN_HEADERS = ["PROGRAM/WORKER", "OUTCOME", "HANG", "HANDLERS", "TEARDOWN", "TOTAL", "EXIT"] as const;
 
 function teardownCell(r: WorkerShutdownRecord): string {
-  if (r.teardown_ms !== null) return formatDuration(r.teardown_ms);
+  if (r.teardown_ms !== null) return formatPreciseDuration(r.teardown_ms);
   return r.teardown === "skip" && r.handlers_done_ms !== null ? "skipped" : NONE;
 }
 
@@ -105,9 +116,9 @@ export function shutdownRow(r: WorkerShutdownRecord): string[] {
     `${r.program}/${r.worker}`,
     r.outcome,
     r.hang ?? NONE,
-    formatDuration(r.handlers_ms),
+    formatPreciseDuration(r.handlers_ms),
     teardownCell(r),
-    formatDuration(r.exited_ms),
+    formatPreciseDuration(r.exited_ms),
     exitCell(r),
   ];
 }
@@ -117,7 +128,7 @@ export function formatLastShutdown(report: LastShutdownReport | null): string {
   if (report === null) return "no previous shutdown recorded\n";
   const out = [oneLine(report.summary)];
   const forced = report.forced_by_signal ? ", forced by a second signal" : "";
-  out.push(`started ${report.started_at}, ended ${report.ended_at} (${formatDuration(report.duration_ms)}${forced})`);
+  out.push(`started ${report.started_at}, ended ${report.ended_at} (${formatPreciseDuration(report.duration_ms)}${forced})`);
   out.push(`vigild pid ${report.vigild_pid}`);
   if (report.teardown_switched.length > 0) {
     out.push(`teardown switched to skip (auto): ${report.teardown_switched.join(", ")}`);

@@ -200,6 +200,21 @@ export class BusConnectError extends Error {
   }
 }
 
+const ERRNO: Record<string, string> = {
+  ENOENT: "no such socket",
+  ECONNREFUSED: "connection refused",
+  EACCES: "permission denied",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "timed out",
+};
+
+/** A failed connect, readable: usocket's messages name its C++ source line. */
+function describeConnectError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return `${ERRNO[code] ?? "connect failed"} (${code})`;
+  return describe(err);
+}
+
 function describe(err: unknown): string {
   if (err instanceof dbus.DBusError) return `${err.type}: ${err.text}`;
   if (err instanceof Error) return err.message;
@@ -219,7 +234,7 @@ export async function connectBus(bus: BusKind, address: string, timeoutMs = 10_0
     conn = dbus.sessionBus({ busAddress: address });
   } catch (err) {
     // dbus-next parses the address synchronously and throws on a malformed one.
-    throw new BusConnectError(bus, address, describe(err));
+    throw new BusConnectError(bus, address, `not a valid D-Bus address (${describe(err)})`);
   }
   conn.on("error", () => {
     // Kept for the lifetime of the connection: an `error` without a listener would throw.
@@ -230,7 +245,7 @@ export async function connectBus(bus: BusKind, address: string, timeoutMs = 10_0
   try {
     await new Promise<void>((resolve, reject) => {
       onConnect = resolve;
-      onError = (err: unknown) => reject(new BusConnectError(bus, address, describe(err)));
+      onError = (err: unknown) => reject(new BusConnectError(bus, address, describeConnectError(err)));
       conn.on("connect", onConnect);
       conn.on("error", onError);
       timer = setTimeout(
