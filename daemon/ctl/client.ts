@@ -13,6 +13,7 @@ import {
   OBJECT_PATH,
   POLICY_FILE,
   connectBus,
+  onConnectionClosed,
   resolveBusAddress,
   signatureOf,
   type BusKind,
@@ -83,10 +84,20 @@ function parseJson<T>(text: string, what: string): T {
 }
 
 export class SupervisorClient {
+  /** Rejects when the bus drops the connection: dbus-next would leave calls in flight unanswered forever. */
+  private readonly closed: Promise<never>;
+
   private constructor(
     private readonly conn: dbus.MessageBus,
     readonly bus: BusKind,
-  ) {}
+  ) {
+    this.closed = new Promise<never>((_, reject) =>
+      onConnectionClosed(conn, () =>
+        reject(new CtlError(`the ${bus} bus closed the connection before vigild answered`, CTL_EXIT.error)),
+      ),
+    );
+    this.closed.catch(() => undefined); // observed by call(); also ends quietly after close()
+  }
 
   /** Rejects with a CtlError (exit 3) when the bus cannot be reached. */
   static async connect(bus: BusKind, env: Readonly<Record<string, string | undefined>>): Promise<SupervisorClient> {
@@ -110,7 +121,7 @@ export class SupervisorClient {
       signature: signatureOf(METHODS[member].in),
       body,
     });
-    const reply = await this.conn.call(message);
+    const reply = await Promise.race([this.conn.call(message), this.closed]);
     return reply?.body ?? [];
   }
 

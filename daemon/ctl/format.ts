@@ -12,8 +12,9 @@ export const NONE = "-";
 export function formatDuration(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms) || ms < 0) return NONE;
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 9_950) {
-    const tenths = Math.round(ms / 100) / 10;
+  if (ms < 10_000) {
+    // Floor, as a clock shows time: the text never runs ahead of the value.
+    const tenths = Math.floor(ms / 100) / 10;
     return Number.isInteger(tenths) ? `${tenths}s` : `${tenths.toFixed(1)}s`;
   }
   const totalSeconds = Math.floor(ms / 1000);

@@ -6,7 +6,7 @@
 // dbus-next's decorators need TypeScript's experimental decorators, so the
 // members are declared with Interface.configureMembers() instead.
 import dbus from "dbus-next";
-import { UnknownProgramError, type Control, type ControlEvent } from "../control.js";
+import { UnknownProgramError, type Control, type ControlEvent, type ReloadResult } from "../control.js";
 import {
   BUS_NAME,
   ERRORS,
@@ -19,6 +19,7 @@ import {
   connectBus,
   describeDbusError,
   eventToSignal,
+  onConnectionClosed,
   resolveBusAddress,
   signatureOf,
   workerToRow,
@@ -48,6 +49,8 @@ export interface DbusService {
   close(): Promise<void>;
 }
 
+/** Bound for RequestName at start: a wedged bus must not hold up vigild's readiness forever. */
+const REQUEST_NAME_TIMEOUT_MS = 10_000;
 /** Bound for ReleaseName at close: a dead bus must not hold up vigild's exit. */
 const CLOSE_TIMEOUT_MS = 1000;
 
@@ -73,8 +76,21 @@ function guard<T>(fn: () => T): T {
 type PropertyValues = Record<Exclude<PropertyName, "Version">, string | number>;
 
 class SupervisorInterface extends dbus.interface.Interface {
+  /** Set once the connection is closed or lost: replies can no longer be sent. */
+  detached = false;
+
   constructor(private readonly control: Control) {
     super(INTERFACE);
+  }
+
+  /**
+   * What a long call (restart, reload) ends with when the connection closed
+   * meanwhile: dbus-next would throw from its reply path into an unhandled
+   * rejection. A promise that never settles holds no resources; the caller
+   * gets NoReply from the bus, which saw us disconnect.
+   */
+  private dropped(): Promise<never> {
+    return new Promise<never>(() => undefined);
   }
 
   get State(): string {
@@ -111,18 +127,23 @@ class SupervisorInterface extends dbus.interface.Interface {
     try {
       await this.control.restartProgram(program);
     } catch (err) {
+      if (this.detached) return this.dropped();
       throw toDbusError(err);
     }
+    if (this.detached) return this.dropped();
   }
 
   async Reload(): Promise<[boolean, string]> {
+    let result: ReloadResult;
     try {
-      const result = await this.control.reload();
-      // A failed reload is an answer, not an error: the daemon keeps running on the old configuration.
-      return result.ok ? [true, result.summary] : [false, result.errors.join("\n")];
+      result = await this.control.reload();
     } catch (err) {
+      if (this.detached) return this.dropped();
       throw toDbusError(err);
     }
+    if (this.detached) return this.dropped();
+    // A failed reload is an answer, not an error: the daemon keeps running on the old configuration.
+    return result.ok ? [true, result.summary] : [false, result.errors.join("\n")];
   }
 
   GetLastShutdown(): string {
@@ -214,11 +235,24 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
   bus.export(OBJECT_PATH, iface);
 
   let reply: number;
+  let timer: NodeJS.Timeout | undefined;
+  let onError: ((err: unknown) => void) | undefined;
   try {
-    reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+    // dbus-next never settles a call whose connection fails: bound it, and fail on the connection's error.
+    reply = await Promise.race([
+      bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE),
+      new Promise<never>((_, reject) => {
+        onError = reject;
+        bus.on("error", onError);
+        timer = setTimeout(() => reject(new Error(`no answer within ${REQUEST_NAME_TIMEOUT_MS} ms`)), REQUEST_NAME_TIMEOUT_MS);
+      }),
+    ]);
   } catch (err) {
     bus.disconnect();
     throw nameError(opts.bus, err);
+  } finally {
+    clearTimeout(timer);
+    if (onError) bus.removeListener("error", onError);
   }
   if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
     bus.disconnect();
@@ -228,11 +262,14 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
   }
 
   let state: "serving" | "lost" | "closed" = "serving";
-  bus.on("error", (err: unknown) => {
+  const lost = (why: string): void => {
     if (state !== "serving") return;
     state = "lost";
-    log.warn(`D-Bus connection lost (${describeDbusError(err)}); vigilctl cannot reach vigild until it restarts`);
-  });
+    iface.detached = true;
+    log.warn(`D-Bus connection lost (${why}); vigilctl cannot reach vigild until it restarts`);
+  };
+  bus.on("error", (err: unknown) => lost(describeDbusError(err)));
+  onConnectionClosed(bus, () => lost("the bus closed the connection"));
 
   let last: PropertyValues | null = null;
   try {
@@ -283,6 +320,7 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
     closing ??= (async () => {
       const wasServing = state === "serving";
       state = "closed";
+      iface.detached = true;
       if (wasServing) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

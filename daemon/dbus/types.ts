@@ -265,3 +265,14 @@ export async function connectBus(bus: BusKind, address: string, timeoutMs = 10_0
 }
 
 export { describe as describeDbusError };
+
+/**
+ * Call `listener` once when the bus closes our connection (the dbus-daemon
+ * stopped or restarted). dbus-next 0.10 does not forward the socket's end
+ * to MessageBus: it only fails the next send, and calls in flight are never
+ * answered. Its connection object is internal, hence the narrow cast.
+ */
+export function onConnectionClosed(bus: dbus.MessageBus, listener: () => void): void {
+  const connection = (bus as unknown as { _connection?: NodeJS.EventEmitter })._connection;
+  connection?.once("end", listener);
+}

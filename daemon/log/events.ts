@@ -64,6 +64,8 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.warn(`${name(event)} protocol error: ${event.error}; ignoring the line`, ref(event));
     case "event-ignored":
       return log.debug(`${name(event)} ${event.event} in phase ${event.phase}, ignoring`, ref(event));
+    case "worker-recycling":
+      return log.info(`${name(event)} recycling: ${event.why}; replacing it before it stops`, ref(event));
     case "teardown-switched":
       return log.warn(
         `program ${event.program}: teardown auto switches to skip: ${name(event)} hung in interpreter teardown for ${formatDuration(event.afterMs)} (its stack is logged above); later stops skip teardown`,

@@ -35,6 +35,7 @@ export type SupervisorEvent =
   | ({ type: "protocol-error"; error: string } & WorkerRef)
   | ({ type: "event-ignored"; event: string; phase: WorkerPhase } & WorkerRef)
   | ({ type: "teardown-switched"; afterMs: number } & WorkerRef)
+  | ({ type: "worker-recycling"; why: string } & WorkerRef)
   | { type: "program-failed"; program: string; restarts: number; windowMs: number }
   | { type: "program-stopped"; program: string };
 

@@ -16,6 +16,8 @@ import {
   type RestartReason,
 } from "../worker/policy.js";
 import { Worker, type WorkerDeps } from "../worker/worker.js";
+import { treeRssBytes } from "../worker/procfs.js";
+import { formatDuration } from "../config/duration.js";
 import type { EventSink, SupervisorEvent } from "./events.js";
 
 /** Why vigild itself replaces workers. */
@@ -50,11 +52,20 @@ export function initialTeardownMode(setting: ProgramConfig["shutdown"]["teardown
   return setting === "skip" ? "skip" : "destroy";
 }
 
+/** How often a program with max_memory samples its workers' process trees. */
+export const MEMORY_CHECK_MS = 5_000;
+
+function formatSize(bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024)}MiB`;
+}
+
 export interface Slot {
   worker: Worker | null;
   /** The worker `worker` replaces: stopped with `reason` once the new one is ready. */
   retiring: { worker: Worker; reason: ShutdownReason } | null;
   backoff: TimerHandle | null;
+  /** max_age of the current worker. */
+  recycle: TimerHandle | null;
   failures: number;
   restarts: number;
 }
@@ -74,6 +85,7 @@ export class Program {
   private waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
   private stopping: ShutdownReason | null = null;
   private wasReady = false;
+  private memoryTimer: TimerHandle | null = null;
 
   constructor(
     public cfg: ProgramConfig,
@@ -115,9 +127,13 @@ export class Program {
   stop(reason: ShutdownReason): Promise<void> {
     if (this.state !== "failed") this.state = "stopping";
     this.stopping ??= reason;
+    this.memoryTimer?.cancel();
+    this.memoryTimer = null;
     for (const slot of this.slots) {
       slot.backoff?.cancel();
       slot.backoff = null;
+      slot.recycle?.cancel();
+      slot.recycle = null;
       slot.worker?.stop(reason, this.teardownMode);
       slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
     }
@@ -141,25 +157,17 @@ export class Program {
     if (teardownChanged) this.teardownMode = initialTeardownMode(cfg.shutdown.teardown);
     const olds: Worker[] = [];
     this.slots.forEach((slot, index) => {
-      slot.backoff?.cancel();
-      slot.backoff = null;
       if (index >= cfg.instances) {
         // A slot the new configuration no longer has: stop what runs there.
+        slot.backoff?.cancel();
+        slot.backoff = null;
         if (slot.worker) olds.push(slot.worker);
         slot.worker?.stop(reason, this.teardownMode);
         slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
         return;
       }
-      const old = slot.worker;
-      if (old && old.alive) {
-        // A worker still replacing another hands over the older one at once.
-        slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
-        slot.retiring = { worker: old, reason };
-        olds.push(old);
-        this.countRestart(slot, reason);
-        this.deps.emit({ type: "worker-restart-scheduled", reason, delayMs: 0, ...old.ref });
-      }
-      this.spawn(index);
+      const old = this.replaceSlot(index, reason);
+      if (old) olds.push(old);
     });
     for (let index = this.slots.length; index < cfg.instances; index++) {
       this.slots.push(newSlot());
@@ -167,6 +175,59 @@ export class Program {
     }
     this.deps.onChange(this);
     return this.when(() => olds.every((w) => !w.alive)).then(() => this.dropSurplusSlots());
+  }
+
+  /** A new worker in slot `index`; the one it replaces (returned) stops once the new one is ready. */
+  private replaceSlot(index: number, reason: ReplaceReason): Worker | null {
+    const slot = this.slots[index]!;
+    slot.backoff?.cancel();
+    slot.backoff = null;
+    slot.recycle?.cancel();
+    slot.recycle = null;
+    const old = slot.worker && slot.worker.alive ? slot.worker : null;
+    if (old) {
+      // A worker still replacing another hands over the older one at once.
+      slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
+      slot.retiring = { worker: old, reason };
+      this.countRestart(slot, reason);
+      this.deps.emit({ type: "worker-restart-scheduled", reason, delayMs: 0, ...old.ref });
+    }
+    this.spawn(index);
+    return old;
+  }
+
+  /** Recycling: a worker past max_age, or over max_memory, is replaced before it stops. */
+  private recycle(index: number, worker: Worker, why: string): void {
+    const slot = this.slots[index];
+    if (!slot || slot.worker !== worker || this.stopping !== null || this.state === "failed") return;
+    this.deps.emit({ type: "worker-recycling", why, ...worker.ref });
+    this.replaceSlot(index, "recycle");
+  }
+
+  private armMaxAge(index: number, worker: Worker): void {
+    const maxAge = this.cfg.recycle.maxAgeMs;
+    const slot = this.slots[index]!;
+    if (maxAge <= 0 || slot.recycle) return;
+    slot.recycle = this.deps.clock.at(worker.state.t.spawnedAt + maxAge, () => {
+      slot.recycle = null;
+      this.recycle(index, worker, `max_age ${formatDuration(maxAge)} reached`);
+    });
+  }
+
+  /** One sampler per program with max_memory; the only periodic work, and only where asked for. */
+  private armMemoryCheck(): void {
+    if (this.cfg.recycle.maxMemoryBytes <= 0 || this.memoryTimer || this.stopping !== null) return;
+    this.memoryTimer = this.deps.clock.at(this.deps.clock.now() + MEMORY_CHECK_MS, () => {
+      this.memoryTimer = null;
+      const limit = this.cfg.recycle.maxMemoryBytes;
+      this.slots.forEach((slot, index) => {
+        const w = slot.worker;
+        if (!w || !w.state.ready || w.pid === null || slot.retiring) return;
+        const rss = treeRssBytes(w.pid);
+        if (rss > limit) this.recycle(index, w, `memory ${formatSize(rss)} over max_memory ${formatSize(limit)}`);
+      });
+      this.armMemoryCheck();
+    });
   }
 
   private dropSurplusSlots(): void {
@@ -231,9 +292,10 @@ export class Program {
 
   private onReadiness(index: number, worker: Worker, ready: boolean): void {
     const slot = this.slots[index];
-    if (ready && slot && slot.worker === worker && slot.retiring) {
-      const { worker: old, reason } = slot.retiring;
-      old.stop(reason, this.teardownMode);
+    if (ready && slot && slot.worker === worker) {
+      if (slot.retiring) slot.retiring.worker.stop(slot.retiring.reason, this.teardownMode);
+      this.armMaxAge(index, worker);
+      this.armMemoryCheck();
     }
     if (this.ready && this.state === "starting") this.state = "running";
     if (this.ready !== this.wasReady) {
@@ -251,6 +313,8 @@ export class Program {
     }
     if (slot.worker !== worker) return this.settle();
     slot.worker = null;
+    slot.recycle?.cancel();
+    slot.recycle = null;
     if (this.stopping !== null || this.state === "failed" || index >= this.cfg.instances) {
       this.settle();
       return;
@@ -291,11 +355,15 @@ export class Program {
 
   private fail(restarts: number): void {
     this.state = "failed";
+    this.memoryTimer?.cancel();
+    this.memoryTimer = null;
     this.deps.emit({ type: "program-failed", program: this.name, restarts, windowMs: this.cfg.restart.limit.windowMs });
     // A failed program runs nothing: no flapping half of it.
     for (const slot of this.slots) {
       slot.backoff?.cancel();
       slot.backoff = null;
+      slot.recycle?.cancel();
+      slot.recycle = null;
       slot.worker?.stop("stop", this.teardownMode);
       slot.retiring?.worker.stop("stop", this.teardownMode);
     }
@@ -304,5 +372,5 @@ export class Program {
 }
 
 function newSlot(): Slot {
-  return { worker: null, retiring: null, backoff: null, failures: 0, restarts: 0 };
+  return { worker: null, retiring: null, backoff: null, recycle: null, failures: 0, restarts: 0 };
 }

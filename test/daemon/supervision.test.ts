@@ -140,3 +140,30 @@ describe("supervision (real vigild, real workers)", function () {
     expect(v.logs.indexOf(protoReady!)).to.be.below(v.logs.indexOf(all));
   });
 });
+
+describe("recycling (real workers)", function () {
+  this.timeout(60_000);
+  afterEach(stopAll);
+
+  it("replaces a worker past max_age before stopping it (phased, reason recycle)", async () => {
+    const v = new Vigild({ programs: { web: { command: py("py_ok.py", "--handler"), protocol: "on", recycle: { max_age: "1500ms" } } } });
+    const first = await v.waitFor(isMsg(/^web\/0.* ready after/));
+    const recycling = await v.waitFor(isMsg(/recycling: max_age 1\.5s reached/), 10_000);
+    expect(recycling.pid).to.equal(first.pid);
+    const next = await v.waitFor((e) => /^web\/0.* ready after/.test(e.msg) && e.pid !== first.pid);
+    const oldExit = await v.waitFor((e) => e.pid === first.pid && typeof e.outcome === "string");
+    expect(oldExit.outcome).to.equal("clean");
+    expect(v.logs.indexOf(next)).to.be.below(v.logs.indexOf(oldExit));
+    expect(v.logs.some((e) => e.pid === first.pid && /^handler ran event=process_stopping reason=recycle /.test(e.msg))).to.equal(true);
+    expect(await v.metric("vigil_worker_restarts_total", { program: "web", reason: "recycle" })).to.be.at.least(1);
+  });
+
+  it("recycles a worker whose process tree grows past max_memory", async () => {
+    const hog = 'import sys; sys.path.insert(0, "lib/python"); import vigil, time; vigil.ready(); b = bytearray(96 * 1024 * 1024); time.sleep(1000)';
+    const v = new Vigild({ programs: { hog: { command: ["python3", "-c", hog], protocol: "on", recycle: { max_memory: "64MiB" } } } });
+    const first = await v.waitFor(isMsg(/^hog\/0.* ready after/));
+    const recycling = await v.waitFor(isMsg(/recycling: memory \d+MiB over max_memory 64MiB/), 15_000);
+    expect(recycling.pid).to.equal(first.pid);
+    await v.waitFor((e) => e.pid === first.pid && typeof e.outcome === "string", 10_000);
+  });
+});
