@@ -26,6 +26,8 @@ import { EventBus, type SupervisorEvent } from "./supervisor/events.js";
 import { Supervisor, describePlan } from "./supervisor/supervisor.js";
 import type { Notifier } from "./systemd/notify.js";
 import { Watchdog } from "./systemd/watchdog.js";
+import { busCandidates } from "./dbus/choose.js";
+import { startDbusService, type DbusService } from "./dbus/service.js";
 import { VERSION } from "./version.js";
 
 export type DaemonEvent = "all-ready" | "start-failed" | "term" | "hup" | "reload-done" | "stopped";
@@ -114,6 +116,7 @@ export class Daemon implements Control {
   private supervisor: Supervisor | null = null;
   private server: MetricsServer | null = null;
   private watchdog: Watchdog | null = null;
+  private dbus: DbusService | null = null;
   private readonly listeners: Array<(event: ControlEvent) => void> = [];
   private lastReport: LastShutdownReport | null = null;
   private statusNote: string | null = null;
@@ -159,7 +162,31 @@ export class Daemon implements Control {
     });
     supervisor.start();
     this.onSupervisorChange();
+    // The control plane comes up beside the workers: a slow bus must not delay them.
+    void this.startDbus();
     return done;
+  }
+
+  private async startDbus(): Promise<void> {
+    const { log } = this.deps;
+    const candidates = busCandidates(this.config.dbus.bus, process.env);
+    const failures: string[] = [];
+    for (const bus of candidates) {
+      try {
+        this.dbus = await startDbusService(this, { bus, log });
+        if (this.isStopping() || this.state === "stopped") await this.dbus.close();
+        return;
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+    if (failures.length === 0) {
+      if (this.config.dbus.bus === "auto") log.info("D-Bus: no bus found; vigilctl cannot reach this vigild");
+      return;
+    }
+    // Supervision goes on without the control plane.
+    const level = this.config.dbus.bus === "auto" ? "info" : "warn";
+    log[level](`D-Bus: not serving org.vigil.Supervisor1: ${failures.join("; ")}`);
   }
 
   // ---- Control ----------------------------------------------------------
@@ -450,7 +477,7 @@ export class Daemon implements Control {
     log.info(report.summary, { duration_ms: report.duration_ms, ...report.outcomes });
     this.deps.notifier.send({ STATUS: report.summary });
     this.supervisor?.close();
-    await this.server?.close();
+    await Promise.all([this.server?.close(), this.dbus?.close()]);
     this.finished?.(this.exitStatus);
   }
 
@@ -520,6 +547,7 @@ export class Daemon implements Control {
     setImmediate(() => {
       this.statusQueued = false;
       if (this.state !== "stopped") this.deps.notifier.send({ STATUS: this.statusText() });
+      this.dbus?.propertiesMaybeChanged();
     });
   }
 
