@@ -27,6 +27,7 @@ import { Supervisor, describePlan } from "./supervisor/supervisor.js";
 import type { Notifier } from "./systemd/notify.js";
 import { Watchdog } from "./systemd/watchdog.js";
 import { busCandidates } from "./dbus/choose.js";
+import { readOwnUnit, stopTimeoutFits } from "./systemd/unit-check.js";
 import { startDbusService, type DbusService } from "./dbus/service.js";
 import { VERSION } from "./version.js";
 
@@ -164,7 +165,28 @@ export class Daemon implements Control {
     this.onSupervisorChange();
     // The control plane comes up beside the workers: a slow bus must not delay them.
     void this.startDbus();
+    if (process.env.INVOCATION_ID) void this.checkStopTimeout();
     return done;
+  }
+
+  /** Warns when systemd would kill the workers before vigild's own stop deadlines. */
+  private async checkStopTimeout(): Promise<void> {
+    const { log } = this.deps;
+    let unit: Awaited<ReturnType<typeof readOwnUnit>>;
+    try {
+      unit = await readOwnUnit();
+    } catch (err) {
+      log.debug(`cannot read this unit's TimeoutStopUSec from systemd: ${(err as Error).message}, ignoring`);
+      return;
+    }
+    const fit = stopTimeoutFits(unit.timeoutStopUsec, this.config.programs);
+    if (fit.ok) return;
+    const why =
+      `${unit.id} has TimeoutStopSec=${formatDuration(fit.unitMs)}, shorter than the longest configured stop ` +
+      `plus margin (${formatDuration(fit.requiredMs)})`;
+    log.warn(`${why}: systemd may SIGKILL workers before their shutdown timeouts; raise TimeoutStopSec`);
+    this.statusNote = `warning: ${why}`;
+    this.queueStatus();
   }
 
   private async startDbus(): Promise<void> {
