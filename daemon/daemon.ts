@@ -153,6 +153,7 @@ export class Daemon implements Control {
     const supervisor = new Supervisor(this.config, { clock, emit: this.bus.emit, onChange: () => this.onSupervisorChange() });
     this.supervisor = supervisor;
     this.metrics.attach(supervisor);
+    for (const program of this.config.programs) this.metrics.addProgram(program.name);
     const done = new Promise<number>((resolve) => (this.finished = resolve));
     this.installSignals();
     this.startWatchdog();
@@ -357,8 +358,8 @@ export class Daemon implements Control {
   }
 
   private beginFailedStart(): void {
-    const names = this.supervisor?.failedPrograms.map((p) => p.name) ?? [];
-    const why = `start failed: program ${names.join(", ")} FAILED before all workers were ready`;
+    const failed = this.supervisor?.failedPrograms ?? [];
+    const why = `start failed: ${failed.map((p) => `program ${p.name} FAILED (${p.failure ?? "?"})`).join(", ")}`;
     this.deps.log.error(`${why}; stopping`);
     this.statusNote = why;
     // ECHILD: the failure is a child's. systemd shows ERRNO in `systemctl status`.
@@ -407,6 +408,7 @@ export class Daemon implements Control {
     if (next.log.level !== this.config.log.level) log.setLevel(next.log.level);
     this.config = { ...next, metrics: this.config.metrics, stateDir: this.config.stateDir, dbus: this.config.dbus };
     const { plan, settled } = this.supervisor!.applyConfig(this.config);
+    for (const name of plan.added) this.metrics.addProgram(name);
     const summary = describePlan(plan);
     log.info(`reloading: ${summary}`, { config: this.config.file });
     this.statusNote = null;

@@ -72,10 +72,7 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
         { ...ref(event), after_ms: Math.round(event.afterMs) },
       );
     case "program-failed":
-      return log.error(
-        `program ${event.program} FAILED: ${event.restarts} restarts within ${formatDuration(event.windowMs)}; not restarting it`,
-        { program: event.program },
-      );
+      return log.error(`program ${event.program} FAILED: ${event.why}; not restarting it`, { program: event.program });
     case "program-stopped":
       return log.debug(`program ${event.program} stopped`, { program: event.program });
   }

@@ -6,7 +6,8 @@ import { registerDefaultMetrics } from "./defaults.js";
 import type { SupervisorEvent } from "../supervisor/events.js";
 import type { Supervisor } from "../supervisor/supervisor.js";
 import type { WorkerPhase } from "../worker/lifecycle.js";
-import { OUTCOMES } from "../worker/policy.js";
+import { OUTCOMES, RESTART_REASONS } from "../worker/policy.js";
+import { HANG_PHASES } from "../worker/lifecycle.js";
 import type { LastShutdownReport } from "../shutdown/report.js";
 
 export const WORKER_STATES = ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] as const;
@@ -40,8 +41,6 @@ export class Metrics {
   private readonly teardownSeconds: client.Histogram<"program">;
   private readonly watchdogPings: client.Counter;
   private readonly loopLag: client.Gauge;
-  private readonly lastShutdownSeconds: client.Gauge;
-  private readonly lastShutdownWorkers: client.Gauge<"outcome">;
 
   constructor() {
     const registers = [this.registry];
@@ -98,7 +97,7 @@ export class Metrics {
     });
     this.teardownSeconds = new client.Histogram({
       name: "vigil_worker_teardown_seconds",
-      help: "Time a worker spent in its interpreter's own teardown (teardown: destroy), from its start to exit.",
+      help: "Time a worker spent in its interpreter's own teardown (teardown: destroy): from its teardown message (or handlers-done) to its exit.",
       labelNames: ["program"],
       buckets,
       registers,
@@ -113,17 +112,7 @@ export class Metrics {
       help: "How late vigild's most recent timer fired: its event-loop lag, measured without a sampler.",
       registers,
     });
-    this.lastShutdownSeconds = new client.Gauge({
-      name: "vigil_last_shutdown_seconds",
-      help: "How long the previous stop of vigild took, from its last-shutdown report.",
-      registers,
-    });
-    this.lastShutdownWorkers = new client.Gauge({
-      name: "vigil_last_shutdown_workers",
-      help: "Workers of the previous stop of vigild by outcome (clean, skipped, forced), from its last-shutdown report.",
-      labelNames: ["outcome"],
-      registers,
-    });
+
   }
 
   attach(supervisor: Supervisor): void {
@@ -138,9 +127,33 @@ export class Metrics {
     this.loopLag.set(ms / 1000);
   }
 
+  /** Registered only when there is a report: without one, 0 would read as "the last stop took 0 s". */
   lastShutdown(report: LastShutdownReport): void {
-    this.lastShutdownSeconds.set(report.duration_ms / 1000);
-    for (const outcome of OUTCOMES) this.lastShutdownWorkers.set({ outcome }, report.outcomes[outcome] ?? 0);
+    const registers = [this.registry];
+    new client.Gauge({
+      name: "vigil_last_shutdown_seconds",
+      help: "How long the previous stop of vigild took, from its last-shutdown report.",
+      registers,
+    }).set(report.duration_ms / 1000);
+    const workers = new client.Gauge({
+      name: "vigil_last_shutdown_workers",
+      help: "Workers of the previous stop of vigild by outcome (clean, skipped, forced), from its last-shutdown report.",
+      labelNames: ["outcome"],
+      registers,
+    });
+    for (const outcome of OUTCOMES) workers.set({ outcome }, report.outcomes[outcome] ?? 0);
+  }
+
+  /**
+   * Every series of a program's counters and histograms, at 0: Prometheus's
+   * increase() cannot see a series' first event when that event creates it.
+   */
+  addProgram(program: string): void {
+    for (const reason of RESTART_REASONS) this.restarts.inc({ program, reason }, 0);
+    for (const phase of HANG_PHASES) this.hangs.inc({ program, phase }, 0);
+    this.protocolErrors.inc({ program }, 0);
+    for (const outcome of OUTCOMES) this.shutdownSeconds.zero({ program, outcome });
+    this.teardownSeconds.zero({ program });
   }
 
   readonly onEvent = (event: SupervisorEvent): void => {

@@ -27,7 +27,7 @@ export type ProgramState = "starting" | "running" | "stopping" | "stopped" | "fa
 
 export type AfterEnd =
   | { action: "restart"; reason: RestartReason; delayMs: number; failures: number }
-  | { action: "fail"; reason: RestartReason; restarts: number }
+  | { action: "fail"; reason: RestartReason; restarts: number; why: string }
   | { action: "leave"; reason: RestartReason };
 
 /** What to do when a worker ended without being asked to. */
@@ -39,9 +39,12 @@ export function decideAfterEnd(
   now: number,
 ): AfterEnd {
   const reason = unexpectedEndReason(ended);
+  // A command that cannot be executed will not start on a retry either (s6's permanent failure).
+  if (ended.exit?.error != null) return { action: "fail", reason, restarts: 0, why: `cannot start: ${ended.exit.error}` };
   if (!shouldRestart(cfg.restart.policy, reason)) return { action: "leave", reason };
   if (restartLimitHit(history, now, cfg.restart.limit)) {
-    return { action: "fail", reason, restarts: pruneRestarts(history, now, cfg.restart.limit.windowMs).length + 1 };
+    const restarts = pruneRestarts(history, now, cfg.restart.limit.windowMs).length + 1;
+    return { action: "fail", reason, restarts, why: `${restarts} restarts within ${formatDuration(cfg.restart.limit.windowMs)}` };
   }
   const failures = ranWell(ended, cfg.restart.backoffMaxMs) ? 1 : previousFailures + 1;
   return { action: "restart", reason, delayMs: nextRestartDelay(failures, cfg.restart), failures };
@@ -81,6 +84,8 @@ export class Program {
   readonly slots: Slot[] = [];
   readonly restarts = new Map<RestartReason, number>();
   teardownMode: TeardownMode;
+  /** Why the program FAILED, once it has. */
+  failure: string | null = null;
   private history: number[] = [];
   private waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
   private stopping: ShutdownReason | null = null;
@@ -117,10 +122,10 @@ export class Program {
   }
 
   start(): void {
-    for (let index = 0; index < this.cfg.instances; index++) {
-      this.slots.push(newSlot());
-      this.spawn(index);
-    }
+    // Every slot exists before the first spawn: a plain worker is ready at
+    // once, and readiness must count all instances, not the ones so far.
+    for (let index = 0; index < this.cfg.instances; index++) this.slots.push(newSlot());
+    for (let index = 0; index < this.cfg.instances; index++) this.spawn(index);
   }
 
   /** Phased stop of every worker; resolves when all are gone. */
@@ -169,10 +174,9 @@ export class Program {
       const old = this.replaceSlot(index, reason);
       if (old) olds.push(old);
     });
-    for (let index = this.slots.length; index < cfg.instances; index++) {
-      this.slots.push(newSlot());
-      this.spawn(index);
-    }
+    const first = this.slots.length;
+    for (let index = first; index < cfg.instances; index++) this.slots.push(newSlot());
+    for (let index = first; index < cfg.instances; index++) this.spawn(index);
     this.deps.onChange(this);
     return this.when(() => olds.every((w) => !w.alive)).then(() => this.dropSurplusSlots());
   }
@@ -260,6 +264,7 @@ export class Program {
   }
 
   private spawn(index: number): void {
+    if (this.stopping !== null || this.state === "failed") return;
     const worker = new Worker(
       this.cfg,
       index,
@@ -325,7 +330,7 @@ export class Program {
       case "leave":
         break;
       case "fail":
-        this.fail(decision.restarts);
+        this.fail(decision.why);
         break;
       case "restart":
         this.history = [...pruneRestarts(this.history, now, this.cfg.restart.limit.windowMs), now];
@@ -353,11 +358,12 @@ export class Program {
     this.restarts.set(reason, (this.restarts.get(reason) ?? 0) + 1);
   }
 
-  private fail(restarts: number): void {
+  private fail(why: string): void {
     this.state = "failed";
+    this.failure = why;
     this.memoryTimer?.cancel();
     this.memoryTimer = null;
-    this.deps.emit({ type: "program-failed", program: this.name, restarts, windowMs: this.cfg.restart.limit.windowMs });
+    this.deps.emit({ type: "program-failed", program: this.name, why });
     // A failed program runs nothing: no flapping half of it.
     for (const slot of this.slots) {
       slot.backoff?.cancel();

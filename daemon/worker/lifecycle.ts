@@ -92,6 +92,21 @@ export interface Step {
   effects: WorkerEffect[];
 }
 
+/** A worker whose process does not exist yet (or could not be spawned): not ready, no deadline. */
+export function unspawnedState(now: number): WorkerState {
+  return initialState(now, { ...UNSPAWNED_CFG }).next;
+}
+
+const UNSPAWNED_CFG: LifecycleConfig = {
+  protocol: "on",
+  readyTimeoutMs: 0,
+  stackDumpGraceMs: 0,
+  handlersTimeoutMs: 0,
+  teardownHangAfterMs: 0,
+  timeoutMs: 0,
+  signal: "SIGTERM",
+};
+
 export function initialState(now: number, cfg: LifecycleConfig): Step {
   const t: Timeline = {
     spawnedAt: now,

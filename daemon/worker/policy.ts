@@ -12,7 +12,8 @@ export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** How a stopped worker's stop ended; null for a worker nobody asked to stop. */
 export function classifyShutdown(state: WorkerState): Outcome | null {
-  if (state.t.stopRequestedAt === null || state.phase !== "exited") return null;
+  // A worker that never ran (spawn failed) has no stop to classify.
+  if (state.t.stopRequestedAt === null || state.phase !== "exited" || state.exit?.error != null) return null;
   if (state.forced) return "forced";
   if (state.stop?.teardown === "skip" && (state.t.handlersDoneAt !== null || state.killedForSkip)) return "skipped";
   return "clean";

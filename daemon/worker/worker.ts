@@ -7,7 +7,7 @@ import type { ProgramConfig } from "../config/types.js";
 import type { EventSink, WorkerRef } from "../supervisor/events.js";
 import { Channel } from "./channel.js";
 import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
-import { initialState, step, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
+import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
 import { forEachLine } from "./output.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
@@ -53,8 +53,8 @@ export class Worker {
     private readonly teardownAtSpawn: TeardownMode,
   ) {
     this.lc = lifecycleConfig(program);
-    // Until start() runs, the worker is a process that never was.
-    this.state = initialState(deps.clock.now(), this.lc).next;
+    // Until start() has a process, the worker is not ready and has no deadline.
+    this.state = { ...unspawnedState(deps.clock.now()), deadline: null };
   }
 
   get ref(): WorkerRef {
@@ -74,7 +74,11 @@ export class Worker {
     let ids: { uid: number; gid: number } | null = null;
     if (cfg.user !== null) {
       const resolved = resolveUser(cfg.user);
-      if (!resolved.ok) return this.failSpawn(resolved.error);
+      if (!resolved.ok) {
+        // Reported on the next turn, like an exec failure: the caller's start() loop must finish first.
+        setImmediate(() => this.failSpawn(resolved.error));
+        return;
+      }
       ids = resolved.ids;
     }
     const result = spawnWorker({

@@ -127,6 +127,13 @@ describe("supervision (real vigild, real workers)", function () {
     expect(await waitDead(late.pid as number, 2000)).to.equal(true);
   });
 
+  it("announces readiness once for all instances, not when the first plain one is spawned (regression)", async () => {
+    const v = new Vigild({ programs: { plain: { command: ["sleep", "1000"], instances: 3 } } });
+    const all = await v.waitFor(isMsg(/^all \d+ workers ready/));
+    expect(all.msg).to.match(/^all 3 workers ready/);
+    expect(v.logs.slice(0, v.logs.indexOf(all)).filter(isMsg(/ spawned$/))).to.have.length(3);
+  });
+
   it("counts a plain worker as ready once spawned, and READY comes when every instance is", async () => {
     const v = new Vigild({
       programs: {

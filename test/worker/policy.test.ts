@@ -54,6 +54,16 @@ describe("restart policy", () => {
 
   it("one restart too many fails the program", () => {
     const crash = ended({ code: 1, signal: null, error: null });
-    expect(decideAfterEnd(crash, program, [100, 200, 300], 3, 400)).to.deep.equal({ action: "fail", reason: "crash", restarts: 4 });
+    expect(decideAfterEnd(crash, program, [100, 200, 300], 3, 400)).to.deep.equal({
+      action: "fail",
+      reason: "crash",
+      restarts: 4,
+      why: "4 restarts within 10s",
+    });
+  });
+
+  it("a command that cannot be executed fails the program at once", () => {
+    const enoent = ended({ code: null, signal: null, error: "spawn /nope ENOENT" });
+    expect(decideAfterEnd(enoent, program, [], 0, 0)).to.deep.include({ action: "fail", why: "cannot start: spawn /nope ENOENT" });
   });
 });
