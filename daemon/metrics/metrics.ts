@@ -34,6 +34,7 @@ export function workerStateLabel(phase: WorkerPhase): WorkerStateLabel | null {
 export class Metrics {
   readonly registry = new client.Registry();
   private supervisor: Supervisor | null = null;
+  private readonly programsSeen = new Set<string>();
   private readonly restarts: client.Counter<"program" | "reason">;
   private readonly hangs: client.Counter<"program" | "phase">;
   private readonly protocolErrors: client.Counter<"program">;
@@ -149,6 +150,9 @@ export class Metrics {
    * increase() cannot see a series' first event when that event creates it.
    */
   addProgram(program: string): void {
+    // Once per name for vigild's life: series outlive a program a reload removed and re-added.
+    if (this.programsSeen.has(program)) return;
+    this.programsSeen.add(program);
     for (const reason of RESTART_REASONS) this.restarts.inc({ program, reason }, 0);
     for (const phase of HANG_PHASES) this.hangs.inc({ program, phase }, 0);
     this.protocolErrors.inc({ program }, 0);
