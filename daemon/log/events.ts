@@ -64,6 +64,11 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.warn(`${name(event)} protocol error: ${event.error}; ignoring the line`, ref(event));
     case "event-ignored":
       return log.debug(`${name(event)} ${event.event} in phase ${event.phase}, ignoring`, ref(event));
+    case "worker-leaked":
+      return log.warn(
+        `${name(event)} left ${event.pids.length} process(es) outside its process group (setsid): ${event.pids.join(", ")}; killed them`,
+        { ...ref(event), leaked: event.pids.length },
+      );
     case "worker-recycling":
       return log.info(`${name(event)} recycling: ${event.why}; replacing it before it stops`, ref(event));
     case "teardown-switched":

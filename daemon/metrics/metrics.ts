@@ -38,6 +38,7 @@ export class Metrics {
   private readonly restarts: client.Counter<"program" | "reason">;
   private readonly hangs: client.Counter<"program" | "phase">;
   private readonly protocolErrors: client.Counter<"program">;
+  private readonly leaked: client.Counter<"program">;
   private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
   private readonly teardownSeconds: client.Histogram<"program">;
   private readonly watchdogPings: client.Counter;
@@ -84,6 +85,12 @@ export class Metrics {
     this.protocolErrors = new client.Counter({
       name: "vigil_protocol_errors_total",
       help: "Lines on the worker protocol socket that were not valid messages (ignored).",
+      labelNames: ["program"],
+      registers,
+    });
+    this.leaked = new client.Counter({
+      name: "vigil_leaked_processes_total",
+      help: "Processes a stopped worker left outside its process group (setsid), found through /proc and killed.",
       labelNames: ["program"],
       registers,
     });
@@ -156,6 +163,7 @@ export class Metrics {
     for (const reason of RESTART_REASONS) this.restarts.inc({ program, reason }, 0);
     for (const phase of HANG_PHASES) this.hangs.inc({ program, phase }, 0);
     this.protocolErrors.inc({ program }, 0);
+    this.leaked.inc({ program }, 0);
     for (const outcome of OUTCOMES) this.shutdownSeconds.zero({ program, outcome });
     this.teardownSeconds.zero({ program });
   }
@@ -170,6 +178,9 @@ export class Metrics {
         return;
       case "protocol-error":
         this.protocolErrors.inc({ program: event.program });
+        return;
+      case "worker-leaked":
+        this.leaked.inc({ program: event.program }, event.pids.length);
         return;
       case "worker-exited":
         if (event.outcome !== null && event.durations.totalMs !== null) {

@@ -36,6 +36,7 @@ export type SupervisorEvent =
   | ({ type: "event-ignored"; event: string; phase: WorkerPhase } & WorkerRef)
   | ({ type: "teardown-switched"; afterMs: number } & WorkerRef)
   | ({ type: "worker-recycling"; why: string } & WorkerRef)
+  | ({ type: "worker-leaked"; pids: number[] } & WorkerRef)
   | { type: "program-failed"; program: string; why: string }
   | { type: "program-stopped"; program: string };
 

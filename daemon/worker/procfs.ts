@@ -48,3 +48,36 @@ export function rssBytes(pid: number): number {
 export function treeRssBytes(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + rssBytes(p), 0);
 }
+
+export interface ProcessIdentity {
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22): a reused pid has another. */
+  start: string;
+  pgid: number;
+}
+
+/** Who `pid` is right now, or null when it is gone or a zombie. */
+export function identify(pid: number): ProcessIdentity | null {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return null;
+  // The command name may contain spaces and parentheses: fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  if (state === "Z" || state === "X") return null;
+  return { pid, pgid: Number(fields[2]), start: fields[19] ?? "" };
+}
+
+/** The live processes of a tree, with their identities, for finding them again later. */
+export function snapshotTree(pid: number): ProcessIdentity[] {
+  return processTree(pid)
+    .map(identify)
+    .filter((p): p is ProcessIdentity => p !== null);
+}
+
+/** Those of a snapshot still alive as the same processes (not a reused pid). */
+export function survivors(snapshot: readonly ProcessIdentity[]): ProcessIdentity[] {
+  return snapshot.filter((p) => {
+    const now = identify(p.pid);
+    return now !== null && now.start === p.start;
+  });
+}

@@ -12,6 +12,7 @@ import { forEachLine } from "./output.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
 import { resolveUser } from "./user.js";
+import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
 
 export interface WorkerDeps {
   clock: Clock;
@@ -44,6 +45,8 @@ export class Worker {
   private timer: TimerHandle | null = null;
   private timerAt: number | null = null;
   private ended = false;
+  /** The process tree as it was when the stop or kill began: what setsid() cannot hide. */
+  private tree: ProcessIdentity[] = [];
   private readonly lc: LifecycleConfig;
 
   constructor(
@@ -130,6 +133,11 @@ export class Worker {
     return !this.ended;
   }
 
+  private rememberTree(pid: number): void {
+    const known = new Set(this.tree.map((p) => `${p.pid}/${p.start}`));
+    for (const p of snapshotTree(pid)) if (!known.has(`${p.pid}/${p.start}`)) this.tree.push(p);
+  }
+
   private environment(useProtocol: boolean): Record<string, string> {
     const env: Record<string, string> = {
       ...this.deps.baseEnv,
@@ -158,6 +166,11 @@ export class Worker {
     if (this.ended) return;
     const before = this.state;
     const { next, effects } = step(before, event, this.deps.clock.now(), this.lc);
+    // Seen before the signal goes out: a worker that dies at once takes its
+    // children's parent links with it.
+    if (before.phase !== next.phase && (next.phase === "handlers" || next.phase === "killing") && this.pid !== null) {
+      this.rememberTree(this.pid);
+    }
     this.state = next;
     this.apply(effects);
     if (before.phase !== next.phase) this.onPhaseChange(before, next);
@@ -250,8 +263,13 @@ export class Worker {
       this.deps.heartbeat.file.release(this.slot);
       this.slot = null;
     }
-    // Whatever the worker forked and left behind goes with it.
+    // Whatever the worker forked and left behind goes with it: its process
+    // group, and what escaped the group with setsid() since it was seen.
     if (this.pid !== null) signalGroup(this.pid, "SIGKILL");
+    const leaked = survivors(this.tree.filter((p) => p.pid !== this.pid && p.pgid !== this.pid));
+    for (const p of leaked) signalProcess(p.pid, "SIGKILL");
+    if (leaked.length > 0) this.deps.emit({ type: "worker-leaked", pids: leaked.map((p) => p.pid), ...this.ref });
+    this.tree = [];
     this.channel?.close();
     this.channel = null;
     const s = this.state;

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Vigild, stopAll, type LogEntry } from "../helpers/vigild.js";
+import { Vigild, isAlive, stopAll, waitDead, type LogEntry } from "../helpers/vigild.js";
 
 const isMsg = (re: RegExp) => (e: LogEntry) => re.test(e.msg);
 
@@ -46,5 +46,26 @@ describe("workers that cannot start", function () {
     expect(await v.metric("vigil_workers", { program: "missing", state: "failed" })).to.equal(1);
     const health = await fetch((await v.metricsUrl()).replace("/metrics", "/healthz"));
     expect(health.status).to.equal(503);
+  });
+});
+
+describe("processes that escape a worker's process group", function () {
+  this.timeout(30_000);
+  afterEach(stopAll);
+
+  it("are found through /proc when the worker stops, killed, and counted", async () => {
+    // setsid puts the sleep in a session (and process group) of its own.
+    const script = 'setsid sleep 1000 & echo "escaped $!"; trap "exit 0" TERM; while true; do sleep 1; done';
+    const v = new Vigild({ programs: { keep: { command: ["sleep", "1000"] }, leaky: { command: ["sh", "-c", script], protocol: "off" } } });
+    const line = await v.waitFor(isMsg(/^escaped \d+$/));
+    const escaped = Number(line.msg.split(" ")[1]);
+    expect(isAlive(escaped)).to.equal(true);
+    // A reload that drops the program stops it (phased) while vigild stays up.
+    writeFileSync(v.configPath, readFileSync(v.configPath, "utf8").replace(/ {2}leaky:\n(?: {4}.*\n)+/, ""));
+    v.signal("SIGHUP");
+    const leak = await v.waitFor(isMsg(/left 1 process\(es\) outside its process group/), 10_000);
+    expect(leak.msg).to.contain(String(escaped));
+    expect(await waitDead(escaped, 2000)).to.equal(true);
+    expect(await v.metric("vigil_leaked_processes_total", { program: "leaky" })).to.equal(1);
   });
 });

@@ -40,6 +40,8 @@ const DESIGN: Record<string, MetricContract> = {
   vigil_last_shutdown_seconds: { type: "gauge", labels: {} },
   vigil_last_shutdown_workers: { type: "gauge", labels: { outcome: ["clean", "skipped", "forced"] } },
   vigil_protocol_errors_total: { type: "counter", labels: { program: PROGRAM } },
+  // Issue 6 adds it: processes that escaped a stopped worker's process group.
+  vigil_leaked_processes_total: { type: "counter", labels: { program: PROGRAM } },
 };
 
 /** prom-client's default metrics as vigild registers them (daemon/metrics/defaults.ts). */
