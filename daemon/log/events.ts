@@ -52,7 +52,8 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
           fields,
         );
       }
-      return log.warn(`${name(event)} ${how} after ${formatDuration(event.uptimeMs)}`, fields);
+      const outside = event.signal === "SIGKILL" && event.timeline.killedAt === null ? " (not by vigild: the OOM killer or kill -9)" : "";
+      return log.warn(`${name(event)} ${how}${outside} after ${formatDuration(event.uptimeMs)}`, fields);
     }
     case "worker-restart-scheduled":
       return log.info(`${name(event)} restarting in ${formatDuration(event.delayMs)} (${event.reason})`, {

@@ -72,7 +72,7 @@ export class Metrics {
     });
     this.restarts = new client.Counter({
       name: "vigil_worker_restarts_total",
-      help: "Workers restarted, by why: exit (ended by itself), crash (non-zero status or signal), hang, recycle, reload, restart (asked for).",
+      help: "Workers restarted, by why: exit (ended by itself), crash (non-zero status or signal), oom (OOM-killed), hang, recycle, reload, restart (asked for).",
       labelNames: ["program", "reason"],
       registers,
     });

@@ -10,6 +10,7 @@ import {
   nextRestartDelay,
   pruneRestarts,
   ranWell,
+  killedFromOutside,
   restartLimitHit,
   shouldRestart,
   unexpectedEndReason,
@@ -37,8 +38,9 @@ export function decideAfterEnd(
   history: readonly number[],
   previousFailures: number,
   now: number,
+  oomKilled = false,
 ): AfterEnd {
-  const reason = unexpectedEndReason(ended);
+  const reason = unexpectedEndReason(ended, oomKilled);
   // A command that cannot be executed will not start on a retry either (s6's permanent failure).
   if (ended.exit?.error != null) return { action: "fail", reason, restarts: 0, why: `cannot start: ${ended.exit.error}` };
   if (!shouldRestart(cfg.restart.policy, reason)) return { action: "leave", reason };
@@ -74,6 +76,7 @@ export interface Slot {
 }
 
 export interface ProgramDeps extends Omit<WorkerDeps, "onEnd" | "onReadiness" | "emit"> {
+  oom: { consume(): boolean };
   /** Readiness or state of the program changed. */
   onChange: (program: Program) => void;
   emit: EventSink;
@@ -325,7 +328,8 @@ export class Program {
       return;
     }
     const now = this.deps.clock.now();
-    const decision = decideAfterEnd(worker.state, this.cfg, this.history, slot.failures, now);
+    const oom = killedFromOutside(worker.state) && this.deps.oom.consume();
+    const decision = decideAfterEnd(worker.state, this.cfg, this.history, slot.failures, now, oom);
     switch (decision.action) {
       case "leave":
         break;

@@ -7,7 +7,7 @@ import type { WorkerState } from "./lifecycle.js";
 export const OUTCOMES = ["clean", "skipped", "forced"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export const RESTART_REASONS = ["exit", "crash", "hang", "recycle", "reload", "restart"] as const;
+export const RESTART_REASONS = ["exit", "crash", "oom", "hang", "recycle", "reload", "restart"] as const;
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** How a stopped worker's stop ended; null for a worker nobody asked to stop. */
@@ -19,9 +19,15 @@ export function classifyShutdown(state: WorkerState): Outcome | null {
   return "clean";
 }
 
+/** A SIGKILL that vigild did not send: the OOM killer, or someone with kill -9. */
+export function killedFromOutside(state: WorkerState): boolean {
+  return state.exit?.signal === "SIGKILL" && state.t.killedAt === null;
+}
+
 /** Why a worker that vigild did not ask to stop has ended. */
-export function unexpectedEndReason(state: WorkerState): RestartReason {
+export function unexpectedEndReason(state: WorkerState, oomKilled = false): RestartReason {
   if (state.fault !== null) return "hang";
+  if (oomKilled && killedFromOutside(state)) return "oom";
   const exit = state.exit;
   if (exit && exit.error === null && exit.signal === null && exit.code === 0) return "exit";
   return "crash";

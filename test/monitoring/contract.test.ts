@@ -30,7 +30,7 @@ const DESIGN: Record<string, MetricContract> = {
   vigil_worker_restarts_total: {
     type: "counter",
     // `restart` (vigilctl restart) is in the code, not (yet) in the DESIGN table.
-    labels: { program: PROGRAM, reason: ["exit", "crash", "hang", "recycle", "reload", "restart"] },
+    labels: { program: PROGRAM, reason: ["exit", "crash", "oom", "hang", "recycle", "reload", "restart"] },
   },
   vigil_worker_hangs_total: { type: "counter", labels: { program: PROGRAM, phase: ["running", "handlers", "teardown", "signal"] } },
   vigil_worker_shutdown_seconds: { type: "histogram", labels: { program: PROGRAM, outcome: ["clean", "skipped", "forced"] } },
