@@ -11,9 +11,14 @@ import { createLogger } from "./log/logger.js";
 import { systemdNotifier } from "./systemd/notify.js";
 import { VERSION } from "./version.js";
 
+/** Running as root, vigild refuses files other users could change (sshd's StrictModes). */
+function load(file: string): Config {
+  return loadConfigFile(file, { requireTrusted: process.getuid?.() === 0 });
+}
+
 function loadOrExplain(file: string): Config | null {
   try {
-    return loadConfigFile(file);
+    return load(file);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -49,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (!config) return EXIT.config;
       const log = createLogger({ level: config.log.level, format: config.log.format });
       try {
-        return await new Daemon({ config, clock: systemClock, log, notifier: systemdNotifier() }).run();
+        return await new Daemon({ config, clock: systemClock, log, notifier: systemdNotifier(), loadConfig: load }).run();
       } catch (err) {
         log.error(`fatal: ${(err as Error).message}`);
         return EXIT.fatal;

@@ -6,12 +6,25 @@ import { isCollection, isMap, isNode, isScalar, isSeq, LineCounter, parseDocumen
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 import { configSchema } from "./schema.js";
+import { programFiles, untrustedBecause } from "./trust.js";
+import { resolveUser } from "../worker/user.js";
 import type { Config } from "./types.js";
 
 export { ConfigError, type ConfigIssue } from "./errors.js";
 
-export function loadConfigFile(file: string): Config {
+export interface LoadOptions {
+  /** Refuse files that someone other than root can change (vigild runs as root). */
+  requireTrusted?: boolean;
+  /** PATH used to find worker commands for that check. */
+  pathEnv?: string;
+}
+
+export function loadConfigFile(file: string, options: LoadOptions = {}): Config {
   const absolute = path.resolve(file);
+  if (options.requireTrusted) {
+    const why = untrustedBecause(absolute);
+    if (why) throw new ConfigError([{ file: absolute, line: 0, key: "(file)", message: `refusing a configuration file others can change: ${why}` }]);
+  }
   let text: string;
   try {
     text = readFileSync(absolute, "utf8");
@@ -19,10 +32,32 @@ export function loadConfigFile(file: string): Config {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
     throw new ConfigError([{ file: absolute, line: 0, key: "(file)", message: `cannot read config file: ${reason}` }]);
   }
-  return parseConfig(text, absolute);
+  const { config, lineFor } = parse(text, absolute);
+  if (options.requireTrusted) {
+    const issues: ConfigIssue[] = [];
+    for (const program of config.programs) {
+      const owner = program.user === null ? null : resolveUser(program.user);
+      // A worker's own user may own its files (it can change them anyway).
+      const allowed = owner?.ok ? owner.ids.uid : null;
+      const pathEnv = program.env.PATH ?? options.pathEnv ?? process.env.PATH ?? "/usr/bin:/bin";
+      for (const f of programFiles(program.command, program.cwd, pathEnv)) {
+        const why = untrustedBecause(f, allowed);
+        if (why) {
+          const where = ["programs", program.name, "command"];
+          issues.push({ file: absolute, line: lineFor(where), key: where.join("."), message: `refusing a program others can change: ${why}` });
+        }
+      }
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+  return config;
 }
 
 export function parseConfig(text: string, file: string): Config {
+  return parse(text, file).config;
+}
+
+function parse(text: string, file: string): { config: Config; lineFor: (where: Path) => number } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const lineAt = (offset: number) => lines.linePos(offset).line;
@@ -42,7 +77,10 @@ export function parseConfig(text: string, file: string): Config {
   }
   const order = programNamesInFileOrder(doc);
   const programs = [...result.data.programs].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-  return deepFreeze({ file: path.resolve(file), ...result.data, programs });
+  return {
+    config: deepFreeze({ file: path.resolve(file), ...result.data, programs }),
+    lineFor: (where) => lineOf(doc, where, "key", lineAt),
+  };
 }
 
 type Path = readonly PropertyKey[];
