@@ -17,15 +17,12 @@ export interface SupervisorDeps {
   heartbeatDir?: string;
 }
 
-/** What a worker inherits from vigild unless the configuration says otherwise. */
+/**
+ * What a worker inherits from vigild: PATH and nothing else (its own
+ * environment may hold secrets); the program's `env` adds or overrides.
+ */
 export function defaultBaseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const base: Record<string, string> = {};
-  for (const key of ["PATH", "LANG", "TZ"]) {
-    const value = env[key];
-    if (value !== undefined) base[key] = value;
-  }
-  base.PATH ??= "/usr/local/bin:/usr/bin:/bin";
-  return base;
+  return { PATH: env.PATH || "/usr/local/bin:/usr/bin:/bin" };
 }
 
 export interface ReloadPlan {

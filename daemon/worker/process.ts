@@ -8,8 +8,6 @@ export interface SpawnSpec {
   command: readonly string[];
   cwd: string | null;
   env: Record<string, string>;
-  uid: number | null;
-  gid: number | null;
   /** Give the worker a protocol socket on fd 3. */
   protocol: boolean;
   /** Inherited as fd 4 when set (the shared heartbeat file). */
@@ -46,8 +44,6 @@ export function spawnWorker(spec: SpawnSpec): SpawnResult {
       // setsid(): the worker leads its own process group, so one kill(-pid)
       // reaches everything it forked.
       detached: true,
-      ...(spec.uid !== null ? { uid: spec.uid } : {}),
-      ...(spec.gid !== null ? { gid: spec.gid } : {}),
     });
   } catch (err) {
     // Bad arguments (e.g. a uid out of range) throw synchronously.

@@ -11,7 +11,7 @@ import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEf
 import { forEachLine } from "./output.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
-import { resolveUser } from "./user.js";
+import { dropPrivileges, resolveUser } from "./user.js";
 import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
 
 export interface WorkerDeps {
@@ -74,22 +74,23 @@ export class Worker {
     const useProtocol = cfg.protocol !== "off";
     const beats = useProtocol && cfg.heartbeatTimeoutMs > 0;
     if (beats) this.slot = this.deps.heartbeat.file.allocate();
-    let ids: { uid: number; gid: number } | null = null;
+    let command: readonly string[] = cfg.command;
+    let userEnv: Record<string, string> = {};
     if (cfg.user !== null) {
       const resolved = resolveUser(cfg.user);
-      if (!resolved.ok) {
+      const drop = resolved.ok ? dropPrivileges(cfg.command, resolved.ids, process.getuid?.()) : resolved;
+      if (!drop.ok) {
         // Reported on the next turn, like an exec failure: the caller's start() loop must finish first.
-        setImmediate(() => this.failSpawn(resolved.error));
+        setImmediate(() => this.failSpawn(drop.error));
         return;
       }
-      ids = resolved.ids;
+      command = drop.command;
+      userEnv = drop.env;
     }
     const result = spawnWorker({
-      command: cfg.command,
+      command,
       cwd: cfg.cwd,
-      env: this.environment(useProtocol),
-      uid: ids?.uid ?? null,
-      gid: ids?.gid ?? null,
+      env: { ...userEnv, ...this.environment(useProtocol) },
       protocol: useProtocol,
       heartbeatFd: beats ? this.deps.heartbeat.file.fd : null,
     });
