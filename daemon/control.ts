@@ -73,5 +73,6 @@ export interface Control {
   /** Same as SIGHUP; resolves with the outcome. */
   reload(): Promise<ReloadResult>;
   lastShutdown(): LastShutdownReport | null;
-  subscribe(listener: (event: ControlEvent) => void): void;
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: (event: ControlEvent) => void): () => void;
 }

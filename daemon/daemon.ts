@@ -4,7 +4,7 @@
 import { loadConfigFile, ConfigError } from "./config/load.js";
 import { formatDuration } from "./config/duration.js";
 import type { Config } from "./config/types.js";
-import type { Clock } from "./clock/clock.js";
+import type { Clock, TimerHandle } from "./clock/clock.js";
 import {
   UnknownProgramError,
   type Control,
@@ -118,6 +118,7 @@ export class Daemon implements Control {
   private server: MetricsServer | null = null;
   private watchdog: Watchdog | null = null;
   private dbus: DbusService | null = null;
+  private dbusRetry: TimerHandle | null = null;
   private readonly listeners: Array<(event: ControlEvent) => void> = [];
   private lastReport: LastShutdownReport | null = null;
   private statusNote: string | null = null;
@@ -170,6 +171,30 @@ export class Daemon implements Control {
     return done;
   }
 
+  private async serveDbus(bus: "system" | "session"): Promise<void> {
+    const service = await startDbusService(this, { bus, log: this.deps.log, onLost: () => this.reconnectDbus(bus, 1) });
+    this.dbus = service;
+    if (this.isStopping() || this.state === "stopped") await service.close();
+  }
+
+  /** The bus went away (e.g. dbus restarted): come back and own the name again, with backoff. */
+  private reconnectDbus(bus: "system" | "session", attempt: number): void {
+    const { clock, log } = this.deps;
+    this.dbus = null;
+    if (this.isStopping() || this.state === "stopped") return;
+    const delay = Math.min(30_000, 500 * 2 ** (attempt - 1));
+    this.dbusRetry = clock.at(clock.now() + delay, () => {
+      this.dbusRetry = null;
+      this.serveDbus(bus).then(
+        () => log.info(`D-Bus: reconnected after ${attempt} attempt(s)`),
+        (err: Error) => {
+          log.debug(`D-Bus: reconnect attempt ${attempt} failed: ${err.message}`);
+          this.reconnectDbus(bus, attempt + 1);
+        },
+      );
+    });
+  }
+
   /** Warns when systemd would kill the workers before vigild's own stop deadlines. */
   private async checkStopTimeout(): Promise<void> {
     const { log } = this.deps;
@@ -196,8 +221,7 @@ export class Daemon implements Control {
     const failures: string[] = [];
     for (const bus of candidates) {
       try {
-        this.dbus = await startDbusService(this, { bus, log });
-        if (this.isStopping() || this.state === "stopped") await this.dbus.close();
+        await this.serveDbus(bus);
         return;
       } catch (err) {
         failures.push((err as Error).message);
@@ -287,8 +311,12 @@ export class Daemon implements Control {
     return this.lastReport;
   }
 
-  subscribe(listener: (event: ControlEvent) => void): void {
+  subscribe(listener: (event: ControlEvent) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at !== -1) this.listeners.splice(at, 1);
+    };
   }
 
   // ---- lifecycle --------------------------------------------------------
@@ -484,6 +512,7 @@ export class Daemon implements Control {
   private async finish(): Promise<void> {
     const { clock, log } = this.deps;
     this.watchdog?.stop();
+    this.dbusRetry?.cancel();
     const report = buildReport({
       records: this.stop.records,
       startedAt: this.stop.startedWall,

@@ -36,6 +36,8 @@ export interface DbusServiceOptions {
   /** Overrides DBUS_SYSTEM_BUS_ADDRESS / DBUS_SESSION_BUS_ADDRESS. */
   address?: string;
   log: { info(m: string): void; warn(m: string): void };
+  /** Called once when the connection is lost (the bus went away), so the caller can reconnect. */
+  onLost?: () => void;
 }
 
 export interface DbusService {
@@ -262,11 +264,14 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
   }
 
   let state: "serving" | "lost" | "closed" = "serving";
+  let unsubscribe: () => void = () => undefined;
   const lost = (why: string): void => {
     if (state !== "serving") return;
     state = "lost";
     iface.detached = true;
-    log.warn(`D-Bus connection lost (${why}); vigilctl cannot reach vigild until it restarts`);
+    unsubscribe();
+    log.warn(`D-Bus connection lost (${why})${opts.onLost ? "; reconnecting" : "; vigilctl cannot reach vigild until it restarts"}`);
+    opts.onLost?.();
   };
   bus.on("error", (err: unknown) => lost(describeDbusError(err)));
   onConnectionClosed(bus, () => lost("the bus closed the connection"));
@@ -299,8 +304,7 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
     }
   };
 
-  control.subscribe((event: ControlEvent) => {
-    // Control has no unsubscribe: a closed service ignores what still arrives.
+  unsubscribe = control.subscribe((event: ControlEvent) => {
     if (state !== "serving") return;
     const signal = eventToSignal(event);
     try {
@@ -320,6 +324,7 @@ export async function startDbusService(control: Control, opts: DbusServiceOption
     closing ??= (async () => {
       const wasServing = state === "serving";
       state = "closed";
+      unsubscribe();
       iface.detached = true;
       if (wasServing) {
         let timer: NodeJS.Timeout | undefined;

@@ -207,8 +207,12 @@ export class FakeControl implements Control {
     return this.report;
   }
 
-  subscribe(listener: (event: ControlEvent) => void): void {
+  subscribe(listener: (event: ControlEvent) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at !== -1) this.listeners.splice(at, 1);
+    };
   }
 
   emit(event: ControlEvent): void {

@@ -2,7 +2,9 @@
 // org.vigil.Supervisor1 on a private dbus-daemon, vigilctl as a process, a
 // dbus-next subscriber for the signals.
 import { expect } from "chai";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fsSync from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import dbus from "dbus-next";
 import { REPO, Vigild, py, stopAll, type LogEntry } from "../helpers/vigild.js";
@@ -131,5 +133,64 @@ describe("vigild on D-Bus, driven by vigilctl (real bus, real workers)", functio
     const r = ctl("status");
     expect(r.code).to.equal(3);
     expect(r.stderr).to.contain("vigild is not running");
+  });
+});
+
+describe("vigild and a D-Bus daemon that restarts", function () {
+  this.timeout(60_000);
+  const { mkdtempSync, writeFileSync, rmSync } = fsSync;
+  let dir: string;
+  let busProc: ChildProcess | null = null;
+
+  async function startBus(socket: string): Promise<void> {
+    const config = join(dir, "bus.conf");
+    writeFileSync(
+      config,
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=${socket}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`,
+    );
+    busProc = spawn("dbus-daemon", ["--config-file", config, "--nofork", "--print-address=1"], { stdio: ["ignore", "pipe", "ignore"] });
+    await new Promise<void>((resolve, reject) => {
+      busProc!.stdout!.once("data", () => resolve());
+      busProc!.once("exit", (code) => reject(new Error(`dbus-daemon exited ${code}`)));
+    });
+  }
+
+  async function stopBus(): Promise<void> {
+    const p = busProc;
+    busProc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.kill("SIGKILL");
+    await gone;
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-bus-restart-"));
+  });
+  afterEach(async () => {
+    await stopAll();
+    await stopBus();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reconnects and owns its name again when the bus comes back", async () => {
+    const socket = join(dir, "bus");
+    const address = `unix:path=${socket}`;
+    await startBus(socket);
+    const v = new Vigild({ dbus: { bus: "session" }, programs: { p: { command: ["sleep", "1000"] } } }, { env: { DBUS_SESSION_BUS_ADDRESS: address } });
+    await v.waitFor((e) => /D-Bus: serving/.test(e.msg));
+    await stopBus();
+    await v.waitFor((e) => /D-Bus connection lost.*reconnecting/.test(e.msg));
+    rmSync(socket, { force: true });
+    await startBus(socket);
+    await v.waitFor((e) => /D-Bus: reconnected/.test(e.msg), 20_000);
+    const r = spawnSync(process.execPath, [VIGILCTL, "--bus", "session", "status", "--json"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, DBUS_SESSION_BUS_ADDRESS: address },
+    });
+    expect(r.status, r.stderr).to.equal(0);
+    expect((JSON.parse(r.stdout) as { state: string }).state).to.equal("running");
   });
 });

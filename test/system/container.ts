@@ -208,7 +208,12 @@ export class Container {
       // boot.sh powers the container off on SIGTERM and waits for it (bounded by teardown.sh).
       process.kill(this.boot.pid, "SIGTERM");
     }
-    const gone = await Promise.race([this.exited.then(() => true), sleep(45_000).then(() => false)]);
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((done) => (timer = setTimeout(() => done(false), 45_000))),
+    ]);
+    clearTimeout(timer);
     if (!gone) this.stopSync();
     live.delete(this);
   }

@@ -234,6 +234,9 @@ describe("vigil under a real systemd (system tests)", function () {
     command: ${pyWorker("py_ok.py", "--handler")}
     instances: 2
     protocol: on
+  node:
+    command: [/usr/bin/node, ${WORKERS}/node_ok.mjs]
+    protocol: on
 `),
     );
     const started = await startVigil();
@@ -243,16 +246,19 @@ describe("vigil under a real systemd (system tests)", function () {
     expect(state.ActiveState).to.equal("active");
     expect(state.SubState).to.equal("running");
     expect(state.StatusText).to.match(/ready/i);
-    expect(state.StatusText).to.match(/\b5\b/); // five workers
+    expect(state.StatusText).to.match(/\b6\b/); // six workers
     expect(ws.filter((w) => w.args === "/bin/sleep 1000")).to.have.length(2);
     const asUser = ws.filter((w) => w.args === "/bin/sleep 1001");
     expect(asUser).to.have.length(1);
     expect(asUser[0]!.user).to.equal("nobody");
     const py = ws.filter((w) => w.args.includes("py_ok.py"));
     expect(py).to.have.length(2);
-    // Both Python workers said ready before READY=1.
+    const node = ws.filter((w) => w.args.includes("node_ok.mjs"));
+    expect(node).to.have.length(1);
+    // The protocol workers said ready before READY=1 (Node's JIT runs under the sandbox, too).
     const journal = await ct().journal(UNIT, { afterCursor: cursor });
     for (const w of py) expect(journal).to.match(new RegExp(`py/\\d\\[${w.pid}\\] ready after`));
+    expect(journal).to.match(new RegExp(`node/0\\[${node[0]!.pid}\\] ready after`));
 
     // Every worker is in vigil.service's cgroup, and systemctl status lists it.
     const cgroups = await ct().sh(ws.map((w) => `echo ${w.pid} $(grep -c '/system.slice/vigil.service$' /proc/${w.pid}/cgroup)`).join("; "));
