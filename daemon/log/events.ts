@@ -65,6 +65,11 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.warn(`${name(event)} protocol error: ${event.error}; ignoring the line`, ref(event));
     case "event-ignored":
       return log.debug(`${name(event)} ${event.event} in phase ${event.phase}, ignoring`, ref(event));
+    case "worker-starved":
+      return log.warn(
+        `${name(event)} missed its heartbeat by ${formatDuration(event.afterMs)}: suspected starvation (CPU pressure ${event.pressure.toFixed(0)}% over 10 s); giving it one more heartbeat_timeout before calling it hung`,
+        { ...ref(event), after_ms: Math.round(event.afterMs), cpu_pressure: event.pressure },
+      );
     case "worker-leaked":
       return log.warn(
         `${name(event)} left ${event.pids.length} process(es) outside its process group (setsid): ${event.pids.join(", ")}; killed them`,

@@ -37,6 +37,7 @@ export type SupervisorEvent =
   | ({ type: "teardown-switched"; afterMs: number } & WorkerRef)
   | ({ type: "worker-recycling"; why: string } & WorkerRef)
   | ({ type: "worker-leaked"; pids: number[] } & WorkerRef)
+  | ({ type: "worker-starved"; afterMs: number; pressure: number } & WorkerRef)
   | { type: "program-failed"; program: string; why: string }
   | { type: "program-stopped"; program: string };
 

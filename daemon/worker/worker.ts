@@ -12,6 +12,7 @@ import { forEachLine } from "./output.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
 import { dropPrivileges, resolveUser } from "./user.js";
+import { cpuPressure, schedulerState, starvationSuspected } from "./starvation.js";
 import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
 
 export interface WorkerDeps {
@@ -45,6 +46,8 @@ export class Worker {
   private timer: TimerHandle | null = null;
   private timerAt: number | null = null;
   private ended = false;
+  /** When a missed heartbeat was excused by CPU starvation; one excuse per silence. */
+  private starvationGraceFrom: number | null = null;
   /** The process tree as it was when the stop or kill began: what setsid() cannot hide. */
   private tree: ProcessIdentity[] = [];
   private readonly lc: LifecycleConfig;
@@ -134,6 +137,24 @@ export class Worker {
     return !this.ended;
   }
 
+  private watchHeartbeat(slot: number, since: number): void {
+    this.deps.heartbeat.monitor.watch(slot, this.program.heartbeatTimeoutMs, since, (lastBeatAt) => this.onMissedBeat(slot, lastBeatAt));
+  }
+
+  /** A missed deadline: a hang, unless the host's CPU is starved (then one more timeout, once per silence). */
+  private onMissedBeat(slot: number, lastBeatAt: number): void {
+    const now = this.deps.clock.now();
+    const extended = this.starvationGraceFrom !== null && lastBeatAt <= this.starvationGraceFrom;
+    const pressure = cpuPressure();
+    if (this.pid !== null && starvationSuspected({ pressure, state: schedulerState(this.pid), extended })) {
+      this.starvationGraceFrom = now;
+      this.deps.emit({ type: "worker-starved", afterMs: now - lastBeatAt, pressure: pressure ?? 0, ...this.ref });
+      this.watchHeartbeat(slot, now);
+      return;
+    }
+    this.dispatch({ type: "heartbeat-missed", lastBeatAt });
+  }
+
   private rememberTree(pid: number): void {
     const known = new Set(this.tree.map((p) => `${p.pid}/${p.start}`));
     for (const p of snapshotTree(pid)) if (!known.has(`${p.pid}/${p.start}`)) this.tree.push(p);
@@ -181,9 +202,7 @@ export class Worker {
 
   private onPhaseChange(before: WorkerState, next: WorkerState): void {
     if (next.phase === "running" && next.kind === "protocol" && this.slot !== null) {
-      this.deps.heartbeat.monitor.watch(this.slot, this.program.heartbeatTimeoutMs, this.deps.clock.now(), (lastBeatAt) =>
-        this.dispatch({ type: "heartbeat-missed", lastBeatAt }),
-      );
+      this.watchHeartbeat(this.slot, this.deps.clock.now());
     } else if (before.phase === "running" && this.slot !== null) {
       this.deps.heartbeat.monitor.unwatch(this.slot);
     }
