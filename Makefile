@@ -10,7 +10,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build run test lint install uninstall bench clean
+.PHONY: all deps build run test lint install uninstall bench fuzz clean
 
 all: build
 
@@ -40,6 +40,10 @@ run: build
 
 test: build $(STAMP_DEBS_TEST)
 	@bash scripts/test.sh
+
+# The property tests of make test, with many more cases (FUZZ_RUNS).
+fuzz: build
+	FUZZ_RUNS=$${FUZZ_RUNS:-20000} npx mocha --no-config --timeout 0 'dist/test/fuzz/*.test.js'
 
 install: build
 	@bash scripts/install.sh install

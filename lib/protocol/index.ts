@@ -183,7 +183,12 @@ export class LineDecoder {
     return out;
   }
 
-  /** Bytes of an unfinished line still held (for end of stream). */
+  /** Bytes of an unfinished line in memory: never more than one message. */
+  get heldBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Bytes of an unfinished line seen so far, held or being skipped (for end of stream). */
   get buffered(): number {
     return this.pendingBytes + this.discarding;
   }
