@@ -528,7 +528,8 @@ export class Daemon implements Control {
       log.error(`cannot write the last-shutdown report to ${this.config.stateDir}: ${(err as Error).message}`);
     }
     log.info(report.summary, { duration_ms: report.duration_ms, ...report.outcomes });
-    this.deps.notifier.send({ STATUS: report.summary });
+    // After a failed start, the reason stays in front: it is what `systemctl status` should show.
+    this.deps.notifier.send({ STATUS: this.exitStatus !== 0 && this.statusNote ? `${this.statusNote}; ${report.summary}` : report.summary });
     this.supervisor?.close();
     await Promise.all([this.server?.close(), this.dbus?.close()]);
     this.finished?.(this.exitStatus);

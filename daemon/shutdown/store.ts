@@ -4,7 +4,7 @@
 // that a stop began; if it is still there at the next start, that stop never
 // finished (vigild was SIGKILLed or the host went down).
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import path, { join } from "node:path";
 import { REPORT_FILE, REPORT_VERSION, type LastShutdownReport } from "./report.js";
 
 export const STOP_MARKER = "stop-in-progress";
@@ -14,8 +14,26 @@ export type LoadedReport =
   | { kind: "ok"; report: LastShutdownReport }
   | { kind: "bad"; error: string };
 
+/**
+ * mkdir -p, one component at a time. Node's recursive mkdirSync loops forever
+ * when a directory cannot be made under a parent that exists (ENOENT under
+ * /proc, as seen on Node 20); this one fails instead.
+ */
+export function ensureDir(dir: string): void {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  let current: string = path.sep;
+  for (const part of parts) {
+    current = path.join(current, part);
+    try {
+      mkdirSync(current, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+}
+
 function writeAtomically(dir: string, name: string, text: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  ensureDir(dir);
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   const fd = openSync(tmp, "w", 0o644);
   try {
