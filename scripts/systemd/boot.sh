@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Boots a throwaway systemd container made from this host's own /usr
+# (TESTING.md "Real systemd"), waits until it is up, prints how to reach it,
+# and then stays in the foreground for as long as the container lives:
+# the container is powered off (and systemd-nspawn killed by its pid if it
+# does not go) when this script ends, however it ends: SIGTERM, SIGINT, a
+# failed boot, or the container stopping by itself.
+#
+# Once the container is up, stdout gets one shell assignment a line:
+#
+#   NSPAWN_PID=1234        the systemd-nspawn process
+#   LEADER_PID=1236        the container's PID 1, for nsenter (exec.sh)
+#   MACHINE=vigil-test-99
+#   LOG=/tmp/vigil-nspawn.XXXX/console.log   the container's console
+#   READY=1
+#
+# usage: bash scripts/systemd/boot.sh [REPO]   (REPO is bound at /src; default: this repository)
+# env:   VIGIL_BOOT_TIMEOUT  seconds to wait for the boot (default 60)
+#
+# Stop it with `kill -TERM <pid of this script>` (or teardown.sh, which
+# powers the container off; this script then ends by itself).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "${1:-$HERE/../..}" && pwd)
+TIMEOUT=${VIGIL_BOOT_TIMEOUT:-60}
+MACHINE="vigil-test-$$"
+
+log() { printf 'systemd harness: %s\n' "$*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || { log "must run as root (systemd-nspawn)"; exit 2; }
+command -v systemd-nspawn >/dev/null || { log "systemd-nspawn is missing: apt-get install systemd-container"; exit 2; }
+command -v nsenter >/dev/null || { log "nsenter is missing: apt-get install util-linux"; exit 2; }
+
+WORK=$(mktemp -d /tmp/vigil-nspawn.XXXXXX)
+LOG="$WORK/console.log"
+NSPAWN_PID=""
+LEADER_PID=""
+booted=0
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM HUP
+  if [ -n "$NSPAWN_PID" ]; then
+    if [ "$booted" -ne 1 ]; then
+      log "boot failed; console log $LOG:"
+      tail -n 40 "$LOG" >&2 || true
+    fi
+    bash "$HERE/teardown.sh" "$NSPAWN_PID" "$LEADER_PID" >&2 || true
+    # Reap it: this script is its parent.
+    wait "$NSPAWN_PID" 2>/dev/null || true
+    log "container $MACHINE is gone"
+  fi
+  # The console log is kept when the boot failed, for a look afterwards.
+  if [ "$booted" -eq 1 ] || [ -z "$NSPAWN_PID" ]; then rm -rf "$WORK"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
+
+# setsid: a terminal's Ctrl-C reaches this script (which powers the container
+# off cleanly), not systemd-nspawn directly. No stream is shared with the
+# caller but stderr of this script.
+setsid systemd-nspawn -D / --volatile=yes --overlay=/usr/local::/usr/local \
+  --bind="$REPO":/src --register=no --keep-unit -b --console=pipe \
+  --machine="$MACHINE" </dev/null >"$LOG" 2>&1 &
+NSPAWN_PID=$!
+log "systemd-nspawn pid $NSPAWN_PID, machine $MACHINE, console $LOG"
+
+deadline=$((SECONDS + TIMEOUT))
+# PID 1 of the container is the nspawn process's child.
+while [ -z "$LEADER_PID" ]; do
+  kill -0 "$NSPAWN_PID" 2>/dev/null || { log "systemd-nspawn exited during boot"; exit 1; }
+  [ "$SECONDS" -lt "$deadline" ] || { log "no container PID 1 after ${TIMEOUT}s"; exit 1; }
+  LEADER_PID=$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)
+  [ -n "$LEADER_PID" ] || sleep 0.1
+done
+
+in_container() { bash "$HERE/exec.sh" "$LEADER_PID" "$@"; }
+
+state=""
+while :; do
+  kill -0 "$NSPAWN_PID" 2>/dev/null || { log "systemd-nspawn exited during boot"; exit 1; }
+  state=$(timeout 10 bash "$HERE/exec.sh" "$LEADER_PID" systemctl is-system-running 2>/dev/null || true)
+  case "$state" in
+    running|degraded) break ;;
+  esac
+  [ "$SECONDS" -lt "$deadline" ] || { log "system state '$state' after ${TIMEOUT}s"; exit 1; }
+  sleep 0.2
+done
+log "container PID 1 is $LEADER_PID; system $state after ${SECONDS}s"
+
+# The volatile /etc has no /etc/dbus-1/system.d when dbus starts, so a policy
+# installed later would be ignored: create it and have dbus look again.
+in_container mkdir -p /etc/dbus-1/system.d
+if in_container systemctl -q is-active dbus.service; then
+  in_container systemctl reload dbus.service
+fi
+
+booted=1
+printf 'NSPAWN_PID=%s\nLEADER_PID=%s\nMACHINE=%s\nLOG=%s\nREADY=1\n' "$NSPAWN_PID" "$LEADER_PID" "$MACHINE" "$LOG"
+
+# Stay with the container for as long as it and the caller live: should the
+# caller die without stopping it (even by SIGKILL), this script is reparented
+# and powers the container off. `wait` returns early on a trapped signal,
+# whose trap then exits through cleanup.
+parent=$PPID
+set +e
+while :; do
+  if ! kill -0 "$NSPAWN_PID" 2>/dev/null; then
+    wait "$NSPAWN_PID"
+    status=$?
+    NSPAWN_PID=""
+    log "systemd-nspawn exited with status $status"
+    exit 0
+  fi
+  ppid_now=$(awk '{print $4}' "/proc/$$/stat" 2>/dev/null)
+  if [ "$ppid_now" != "$parent" ]; then
+    log "the caller (pid $parent) is gone; powering the container off"
+    exit 1
+  fi
+  sleep 1 &
+  wait $!
+done
