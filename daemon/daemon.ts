@@ -600,7 +600,12 @@ export class Daemon implements Control {
     this.statusQueued = true;
     setImmediate(() => {
       this.statusQueued = false;
-      if (this.state !== "stopped") this.deps.notifier.send({ STATUS: this.statusText() });
+      if (this.state === "starting") {
+        // While workers keep coming up, systemd waits for them past TimeoutStartSec:
+        // each sign of progress buys the slowest ready_timeout again.
+        const slowest = Math.max(0, ...this.config.programs.map((p) => p.readyTimeoutMs));
+        this.deps.notifier.send({ STATUS: this.statusText(), EXTEND_TIMEOUT_USEC: (slowest + STOP_SLACK_MS) * 1000 });
+      } else if (this.state !== "stopped") this.deps.notifier.send({ STATUS: this.statusText() });
       this.dbus?.propertiesMaybeChanged();
     });
   }

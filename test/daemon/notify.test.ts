@@ -34,6 +34,8 @@ describe("sd_notify (a real notification socket)", function () {
     expect(v.logs.filter(isMsg(/^web\/\d.* ready after/))).to.have.length(2);
     const starting = notify.messages.filter((m) => m.STATUS?.startsWith("starting:"));
     expect(starting.length).to.be.at.least(1);
+    // Progress during start extends systemd's start timeout by the slowest ready_timeout (30 s) plus slack.
+    expect(starting.every((m) => m.EXTEND_TIMEOUT_USEC === String((30_000 + 5000) * 1000))).to.equal(true);
     v.signal("SIGTERM");
     const stopping = await notify.waitFor((m) => m.STOPPING === "1");
     // The longest stop (7 s + stack dump grace 250 ms) plus slack: systemd must wait for vigild's own deadlines.

@@ -367,6 +367,27 @@ describe("vigil under a real systemd (system tests)", function () {
     await journalHas(/program crashy FAILED/);
   });
 
+  it("(10) a TimeoutStopSec shorter than the configured stops is warned about at start, in the journal and in StatusText", async () => {
+    await ct().sh(`mkdir -p ${DROPIN_DIR} && printf '[Service]\nTimeoutStopSec=5s\n' > ${DROPIN_DIR}/short-stop.conf && systemctl daemon-reload`);
+    await writeConfig(
+      config(`  slow:
+    command: [sleep, "1000"]
+    shutdown:
+      handlers_timeout: 2s
+      timeout: 20s
+`),
+    );
+    const started = await startVigil();
+    expect(started.code, started.out).to.equal(0);
+    const journal = await journalHas(/vigil\.service has TimeoutStopSec=5s, shorter than the longest configured stop plus margin \(25\.25s\)/);
+    expect(journal).to.contain("raise TimeoutStopSec");
+    const status = await until("the warning in StatusText", async () => {
+      const text = (await show("StatusText")).StatusText ?? "";
+      return text.includes("warning: vigil.service has TimeoutStopSec=5s") ? text : null;
+    }, 10_000);
+    expect(status).to.match(/^1 of 1 workers ready; warning:/);
+  });
+
   it("(6) systemctl reload adds a new program and keeps the running workers; a broken file keeps the running configuration", async () => {
     const base = `  idle:
     command: [/bin/sleep, "1000"]
