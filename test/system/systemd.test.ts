@@ -457,6 +457,30 @@ describe("vigil under a real systemd (system tests)", function () {
     expect((await workers(main)).map((w) => w.pid).sort()).to.deep.equal(running);
   });
 
+  it("(11) every broken config file of the core suite, through systemctl reload, keeps the running configuration", async () => {
+    const { readdirSync } = await import("node:fs");
+    const fixtures = join(REPO, "test/fixtures/config");
+    const bad = readdirSync(fixtures).filter((f) => f.startsWith("bad-"));
+    expect(bad.length).to.be.at.least(8);
+    await writeConfig(config(`  idle:\n    command: [/bin/sleep, "1003"]\n    instances: 2\n    protocol: off\n`));
+    expect((await startVigil()).code).to.equal(0);
+    const main = Number((await show("MainPID")).MainPID);
+    const before = (await workers(main)).map((w) => w.pid).sort();
+    for (const file of bad) {
+      const text = readFileSync(join(fixtures, file), "utf8");
+      const [, line, key] = /^# expect: (\d+) (.+)$/m.exec(text)!;
+      await writeConfig(text);
+      const mark = await ct().cursor();
+      const r = await ct().exec(["systemctl", "reload", UNIT], { timeoutMs: 60_000 });
+      expect(r.code, `${file}: ${r.stderr}`).to.equal(0);
+      const escaped = `${CONFIG}:${line}: ${key}:`.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      await journalHas(new RegExp(escaped), { after: mark });
+      const state = await show("ActiveState", "SubState", "MainPID");
+      expect(state, file).to.deep.include({ ActiveState: "active", SubState: "running", MainPID: String(main) });
+      expect((await workers(main)).map((w) => w.pid).sort(), file).to.deep.equal(before);
+    }
+  });
+
   it("(7) journalctl -u vigil -p warning shows a hang, and no info lines such as ready", async () => {
     await writeConfig(
       config(`  py:
