@@ -10,7 +10,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build run test lint install uninstall bench fuzz clean
+.PHONY: all deps build run test test-system lint install uninstall bench fuzz soak clean
 
 all: build
 
@@ -40,6 +40,15 @@ run: build
 
 test: build $(STAMP_DEBS_TEST)
 	@bash scripts/test.sh
+
+# The real-systemd scenarios alone (they are part of make test too).
+test-system: build $(STAMP_DEBS_TEST)
+	npx mocha --no-config --timeout 180000 'dist/test/system/*.test.js'
+
+# vigil under a real systemd for SOAK_SECONDS (600) with crashing, hanging
+# and chatty workers and a reload every 20 s; prints its figures.
+soak: build $(STAMP_DEBS_TEST)
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} npx mocha --no-config --timeout 0 'dist/test/soak/*.soak.js'
 
 # The property tests of make test, with many more cases (FUZZ_RUNS).
 fuzz: build
