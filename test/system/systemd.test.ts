@@ -481,6 +481,29 @@ describe("vigil under a real systemd (system tests)", function () {
     }
   });
 
+  it("(12) a worker command that does not exist fails systemctl start, with the reason in StatusText", async () => {
+    await writeConfig(config(`  ghost:\n    command: [/nonexistent/bin/worker]\n  fine:\n    command: [/bin/sleep, "1004"]\n`));
+    const started = await startVigil();
+    expect(started.code, started.out).to.not.equal(0);
+    const state = await show("ActiveState", "StatusText");
+    expect(state.StatusText).to.match(/^start failed: program ghost FAILED \(cannot start: spawn \/nonexistent\/bin\/worker ENOENT\)/);
+    expect((await procs()).filter((p) => p.args === "/bin/sleep 1004" && !p.stat.startsWith("Z"))).to.deep.equal([]);
+  });
+
+  it("(13) when the system bus restarts, vigild owns org.vigil.Supervisor1 again and vigilctl works", async () => {
+    await writeConfig(config(`  idle:\n    command: [/bin/sleep, "1005"]\n`));
+    expect((await startVigil()).code).to.equal(0);
+    await journalHas(/D-Bus: serving org\.vigil\.Supervisor1 on the system bus/);
+    const mark = await ct().cursor();
+    await ct().run(["systemctl", "restart", "dbus"]);
+    await journalHas(/D-Bus: reconnected/, { after: mark, timeoutMs: 30_000 });
+    const status = await until("vigilctl status after the bus restart", async () => {
+      const r = await ct().exec(["vigilctl", "status", "--json"]);
+      return r.code === 0 ? r.stdout : null;
+    }, 15_000);
+    expect((JSON.parse(status) as { state: string }).state).to.equal("running");
+  });
+
   it("(7) journalctl -u vigil -p warning shows a hang, and no info lines such as ready", async () => {
     await writeConfig(
       config(`  py:
