@@ -168,30 +168,17 @@ export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: L
       if (state.phase === "exited" || state.phase === "killing") return { next: state, effects: [] };
       return enterKilling({ ...state, forced: true }, now);
     case "exit":
-      return {
-        next: {
-          ...state,
-          phase: "exited",
-          deadline: null,
-          ready: false,
-          t: { ...state.t, exitedAt: now },
-          exit: { code: event.code, signal: event.signal, error: null },
-        },
-        effects: state.ready ? [{ type: "readiness", ready: false }] : [],
-      };
+      return enterExited(state, now, { code: event.code, signal: event.signal, error: null });
     case "spawn-failed":
-      return {
-        next: {
-          ...state,
-          phase: "exited",
-          deadline: null,
-          ready: false,
-          t: { ...state.t, exitedAt: now },
-          exit: { code: null, signal: null, error: event.error },
-        },
-        effects: state.ready ? [{ type: "readiness", ready: false }] : [],
-      };
+      return enterExited(state, now, { code: null, signal: null, error: event.error });
   }
+}
+
+function enterExited(state: WorkerState, now: number, exit: NonNullable<WorkerState["exit"]>): Step {
+  return {
+    next: { ...state, phase: "exited", deadline: null, ready: false, t: { ...state.t, exitedAt: now }, exit },
+    effects: state.ready ? [{ type: "readiness", ready: false }] : [],
+  };
 }
 
 function ignored(state: WorkerState, what: string): Step {

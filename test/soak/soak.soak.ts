@@ -76,7 +76,7 @@ describe(`soak: ${SECONDS} s under a real systemd`, function () {
     const main = Number((await ct.show(UNIT, ["MainPID"])).MainPID);
     const sample = async (): Promise<Sample> => ({
       fds: Number(await ct.run(["sh", "-c", `ls /proc/${main}/fd | wc -l`])),
-      rssKiB: Number((await ct.run(["sh", "-c", `awk '/^VmRSS/ {print $2}' /proc/${main}/status`])).trim()),
+      rssKiB: Number(/^VmRSS:\s+(\d+) kB$/m.exec(await ct.run(["cat", `/proc/${main}/status`]))?.[1]),
     });
     await sleep(WARMUP_S * 1000);
     const first = await sample();
