@@ -10,14 +10,13 @@ import {
   type Control,
   type ControlEvent,
   type DaemonStateName,
-  type ProgramInfo,
   type ReloadResult,
   type StatusSnapshot,
-  type WorkerInfo,
 } from "./control.js";
 import { logEvent } from "./log/events.js";
 import type { Logger } from "./log/logger.js";
-import { Metrics, workerStateLabel } from "./metrics/metrics.js";
+import { Metrics } from "./metrics/metrics.js";
+import { describeSupervisor } from "./supervisor/describe.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.js";
 import { buildReport, workerRecord } from "./shutdown/collect.js";
 import type { LastShutdownReport, WorkerShutdownRecord } from "./shutdown/report.js";
@@ -30,72 +29,7 @@ import { busCandidates } from "./dbus/choose.js";
 import { readOwnUnit, stopTimeoutFits } from "./systemd/unit-check.js";
 import { startDbusService, type DbusService } from "./dbus/service.js";
 import { VERSION } from "./version.js";
-
-export type DaemonEvent = "all-ready" | "start-failed" | "term" | "hup" | "reload-done" | "stopped";
-export type DaemonAction =
-  | "none"
-  | "announce-ready"
-  | "begin-stop"
-  | "begin-failed-start"
-  | "force"
-  | "begin-reload"
-  | "queue-reload"
-  | "finish-reload"
-  | "ignore-hup"
-  | "finish";
-
-/**
- * The daemon's own lifecycle. A second SIGTERM/SIGINT during a stop forces
- * it; SIGHUPs during a reload collapse into one more reload; a SIGHUP during
- * start or stop is ignored (the configuration is read at the next start).
- */
-export function daemonStep(state: DaemonStateName, event: DaemonEvent): { next: DaemonStateName; action: DaemonAction } {
-  switch (event) {
-    case "all-ready":
-      return state === "starting" ? { next: "running", action: "announce-ready" } : { next: state, action: "none" };
-    case "start-failed":
-      return state === "starting" ? { next: "stopping", action: "begin-failed-start" } : { next: state, action: "none" };
-    case "term":
-      if (state === "starting" || state === "running" || state === "reloading") return { next: "stopping", action: "begin-stop" };
-      if (state === "stopping") return { next: "forcing", action: "force" };
-      return { next: state, action: "none" };
-    case "hup":
-      if (state === "running") return { next: "reloading", action: "begin-reload" };
-      if (state === "reloading") return { next: "reloading", action: "queue-reload" };
-      return { next: state, action: "ignore-hup" };
-    case "reload-done":
-      return state === "reloading" ? { next: "running", action: "finish-reload" } : { next: state, action: "none" };
-    case "stopped":
-      return { next: "stopped", action: "finish" };
-  }
-}
-
-/** One line for STATUS= and vigilctl. */
-export function statusLine(input: {
-  state: DaemonStateName;
-  ready: number;
-  expected: number;
-  alive: number;
-  stopTotal: number;
-  failed: readonly string[];
-  note: string | null;
-}): string {
-  const failed = input.failed.length > 0 ? `; FAILED: ${input.failed.join(", ")}` : "";
-  const note = input.note ? `; ${input.note}` : "";
-  switch (input.state) {
-    case "starting":
-      return `starting: ${input.ready} of ${input.expected} workers ready${failed}`;
-    case "running":
-      return `${input.ready} of ${input.expected} workers ready${failed}${note}`;
-    case "reloading":
-      return `reloading: ${input.ready} of ${input.expected} workers ready`;
-    case "stopping":
-    case "forcing":
-      return `stopping: ${input.alive} of ${input.stopTotal} workers left${input.state === "forcing" ? " (forced)" : ""}`;
-    case "stopped":
-      return "stopped";
-  }
-}
+import { daemonStep, statusLine, type DaemonEvent } from "./lifecycle.js";
 
 export interface DaemonDeps {
   config: Config;
@@ -239,50 +173,7 @@ export class Daemon implements Control {
   // ---- Control ----------------------------------------------------------
 
   status(): StatusSnapshot {
-    const now = this.deps.clock.now();
-    const supervisor = this.supervisor;
-    const programs: ProgramInfo[] = [];
-    const workers: WorkerInfo[] = [];
-    const beats = supervisor?.heartbeatFile.readAll();
-    for (const program of supervisor?.allPrograms() ?? []) {
-      programs.push({
-        name: program.name,
-        state: program.state,
-        instances: program.cfg.instances,
-        ready: program.readyCount,
-        teardown: program.teardownMode,
-        teardownSetting: program.cfg.shutdown.teardown,
-        restarts: Object.fromEntries(program.restarts),
-      });
-      program.slots.forEach((slot, index) => {
-        const live = [slot.worker, slot.retiring?.worker].filter((w) => w != null);
-        for (const w of live) {
-          const beat = w.heartbeatSlot !== null && beats ? beats(w.heartbeatSlot) : 0;
-          workers.push({
-            program: program.name,
-            worker: index,
-            pid: w.pid,
-            state: workerStateLabel(w.state.phase) ?? "stopping",
-            uptimeMs: now - w.state.t.spawnedAt,
-            restarts: slot.restarts,
-            lastHeartbeatAgeMs: beat > 0 ? Math.max(0, now - beat) : null,
-            status: w.state.status,
-          });
-        }
-        if (live.length === 0) {
-          workers.push({
-            program: program.name,
-            worker: index,
-            pid: null,
-            state: slot.backoff ? "backoff" : program.state === "failed" ? "failed" : "stopping",
-            uptimeMs: null,
-            restarts: slot.restarts,
-            lastHeartbeatAgeMs: null,
-            status: null,
-          });
-        }
-      });
-    }
+    const { programs, workers } = describeSupervisor(this.supervisor, this.deps.clock.now());
     return {
       state: this.state,
       version: VERSION,

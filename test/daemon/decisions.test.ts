@@ -2,7 +2,7 @@
 // the watchdog's health verdict, sd_notify rendering, bus choice, the
 // TimeoutStopSec check.
 import { expect } from "chai";
-import { daemonStep, statusLine, type DaemonEvent } from "../../daemon/daemon.js";
+import { daemonStep, statusLine, type DaemonEvent } from "../../daemon/lifecycle.js";
 import type { DaemonStateName } from "../../daemon/control.js";
 import { busCandidates } from "../../daemon/dbus/choose.js";
 import { renderState } from "../../daemon/systemd/notify.js";
