@@ -268,7 +268,9 @@ export class Worker {
         // This timer is spent: whatever the state decides, arm anew.
         this.timer = null;
         this.timerAt = null;
-        this.dispatch({ type: "deadline" });
+        // Node runs timers before it reads sockets: let a handlers-done that
+        // is already in the socket be read before the deadline is judged.
+        setImmediate(() => this.dispatch({ type: "deadline" }));
       });
     }
   }
