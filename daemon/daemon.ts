@@ -26,8 +26,8 @@ import { Supervisor, describePlan } from "./supervisor/supervisor.js";
 import type { Notifier } from "./systemd/notify.js";
 import { Watchdog } from "./systemd/watchdog.js";
 import { busCandidates } from "./dbus/choose.js";
-import { readOwnUnit, stopTimeoutFits } from "./systemd/unit-check.js";
-import { startDbusService, type DbusService } from "./dbus/service.js";
+import type { DbusService } from "./dbus/service.js";
+import type { OwnUnit } from "./systemd/unit-check.js";
 import { VERSION } from "./version.js";
 import { daemonStep, statusLine, type DaemonEvent } from "./lifecycle.js";
 
@@ -106,6 +106,8 @@ export class Daemon implements Control {
   }
 
   private async serveDbus(bus: "system" | "session"): Promise<void> {
+    // dbus-next is loaded only when a bus is used: a vigild without one stays smaller.
+    const { startDbusService } = await import("./dbus/service.js");
     const service = await startDbusService(this, { bus, log: this.deps.log, onLost: () => this.reconnectDbus(bus, 1) });
     this.dbus = service;
     if (this.isStopping() || this.state === "stopped") await service.close();
@@ -132,7 +134,8 @@ export class Daemon implements Control {
   /** Warns when systemd would kill the workers before vigild's own stop deadlines. */
   private async checkStopTimeout(): Promise<void> {
     const { log } = this.deps;
-    let unit: Awaited<ReturnType<typeof readOwnUnit>>;
+    const { readOwnUnit, stopTimeoutFits } = await import("./systemd/unit-check.js");
+    let unit: OwnUnit;
     try {
       unit = await readOwnUnit();
     } catch (err) {
