@@ -2,6 +2,7 @@
 # missing first, so `make run` and `make test` work on a fresh machine.
 SHELL := /bin/bash
 PREFIX ?= /usr/local
+QUICK ?= 0
 DESTDIR ?=
 export PREFIX DESTDIR
 
@@ -40,6 +41,10 @@ run: build
 
 test: build $(STAMP_DEBS_TEST)
 	@bash scripts/test.sh
+
+# vigil beside the physical floor, PM2 and supervisord (QUICK=1: under 2 minutes).
+bench: build
+	QUICK=$(QUICK) bash bench/run.sh
 
 # The real-systemd scenarios alone (they are part of make test too).
 test-system: build $(STAMP_DEBS_TEST)

@@ -306,7 +306,8 @@ export class Daemon implements Control {
     this.deps.notifier.send({ STOPPING: 1, STATUS: this.statusText(), EXTEND_TIMEOUT_USEC: (longest + STOP_SLACK_MS) * 1000 });
     log.info(`stopping ${this.stop.total} workers`);
     if (!supervisor) return this.dispatch("stopped");
-    void supervisor.stop("stop").then(() => this.dispatch("stopped"));
+    // One moment for every worker: the last one reached is not given more time.
+    void supervisor.stop("stop", this.stop.startedAt).then(() => this.dispatch("stopped"));
   }
 
   private beginReload(): void {

@@ -161,7 +161,8 @@ const env = mapOf(z.string().regex(ENV_NAME), parsed(string), (issue) =>
 
 const restart = section({
   policy: oneOf(["always", "on-failure", "never"], "always"),
-  backoff_initial: duration("100ms", POSITIVE),
+  // 0: restart at once, every time (restart.limit still ends a crash loop).
+  backoff_initial: duration("100ms"),
   backoff_max: duration("30s", POSITIVE),
   limit: parsed(parseRestartLimit).prefault("10 in 60s"),
 })

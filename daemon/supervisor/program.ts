@@ -132,7 +132,7 @@ export class Program {
   }
 
   /** Phased stop of every worker; resolves when all are gone. */
-  stop(reason: ShutdownReason): Promise<void> {
+  stop(reason: ShutdownReason, at: number = this.deps.clock.now()): Promise<void> {
     if (this.state !== "failed") this.state = "stopping";
     this.stopping ??= reason;
     this.memoryTimer?.cancel();
@@ -142,8 +142,8 @@ export class Program {
       slot.backoff = null;
       slot.recycle?.cancel();
       slot.recycle = null;
-      slot.worker?.stop(reason, this.teardownMode);
-      slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode);
+      slot.worker?.stop(reason, this.teardownMode, at);
+      slot.retiring?.worker.stop(slot.retiring.reason, this.teardownMode, at);
     }
     return this.when(() => this.workers().length === 0);
   }

@@ -156,8 +156,8 @@ export class Supervisor {
   }
 
   /** Every program stops in parallel; resolves when no worker is left. */
-  async stop(reason: ShutdownReason): Promise<void> {
-    await Promise.all(this.allPrograms().map((p) => p.stop(reason)));
+  async stop(reason: ShutdownReason, at?: number): Promise<void> {
+    await Promise.all(this.allPrograms().map((p) => p.stop(reason, at)));
     this.monitor.stop();
   }
 

@@ -72,7 +72,8 @@ export type WorkerEvent =
   | { type: "message"; message: WorkerMessage }
   | { type: "heartbeat-missed"; lastBeatAt: number }
   | { type: "deadline" }
-  | { type: "stop"; reason: ShutdownReason; teardown: TeardownMode }
+  /** `at`: when the stop was asked for; every worker of one stop counts from the same moment. */
+  | { type: "stop"; reason: ShutdownReason; teardown: TeardownMode; at?: number }
   | { type: "force" }
   | { type: "exit"; code: number | null; signal: NodeJS.Signals | null }
   | { type: "spawn-failed"; error: string };
@@ -163,7 +164,7 @@ export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: L
     case "deadline":
       return onDeadline(state, now, cfg);
     case "stop":
-      return onStop(state, event.reason, event.teardown, now, cfg);
+      return onStop(state, event.reason, event.teardown, Math.min(event.at ?? now, now), now, cfg);
     case "force":
       if (state.phase === "exited" || state.phase === "killing") return { next: state, effects: [] };
       return enterKilling({ ...state, forced: true }, now);
@@ -222,9 +223,10 @@ function onMessage(state: WorkerState, message: WorkerMessage, now: number, cfg:
   }
 }
 
-function onStop(state: WorkerState, reason: ShutdownReason, teardown: TeardownMode, now: number, cfg: LifecycleConfig): Step {
+function onStop(state: WorkerState, reason: ShutdownReason, teardown: TeardownMode, stopAt: number, now: number, cfg: LifecycleConfig): Step {
   if (state.stop !== null || state.phase === "exited" || state.phase === "killing") return { next: state, effects: [] };
-  const stopAt = now;
+  // Reached late in a stop of many workers, this one has that much less time.
+  const late = now - stopAt;
   const t = { ...state.t, stopRequestedAt: stopAt };
   if (state.phase === "dumping") {
     // Already being killed for a hang: the stop only records that it was asked.
@@ -235,7 +237,13 @@ function onStop(state: WorkerState, reason: ShutdownReason, teardown: TeardownMo
     return {
       next: { ...state, phase: "handlers", t, stop: { reason, teardown, signal: null }, deadline },
       effects: [
-        { type: "send-shutdown", reason, teardown, handlersTimeoutMs: cfg.handlersTimeoutMs, deadlineMs: cfg.timeoutMs },
+        {
+          type: "send-shutdown",
+          reason,
+          teardown,
+          handlersTimeoutMs: Math.max(0, cfg.handlersTimeoutMs - late),
+          deadlineMs: Math.max(0, cfg.timeoutMs - late),
+        },
       ],
     };
   }

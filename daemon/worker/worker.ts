@@ -120,8 +120,8 @@ export class Worker {
     proc.child.once("exit", (code, signal) => this.dispatch({ type: "exit", code, signal }));
   }
 
-  stop(reason: ShutdownReason, teardown: TeardownMode): void {
-    this.dispatch({ type: "stop", reason, teardown });
+  stop(reason: ShutdownReason, teardown: TeardownMode, at?: number): void {
+    this.dispatch({ type: "stop", reason, teardown, ...(at !== undefined ? { at } : {}) });
   }
 
   /** Second SIGTERM: kill now, whatever phase. */

@@ -55,8 +55,6 @@ const PROM_CLIENT_DEFAULTS = [
   "process_heap_bytes",
   "process_open_fds",
   "process_max_fds",
-  "nodejs_active_resources",
-  "nodejs_active_handles",
   "nodejs_active_requests",
   "nodejs_heap_size_total_bytes",
   "nodejs_heap_size_used_bytes",

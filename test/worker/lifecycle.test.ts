@@ -183,6 +183,18 @@ describe("worker lifecycle", () => {
     expect(effects.filter((e) => e.type === "signal-group")).to.have.length(1);
   });
 
+  it("a worker reached late in a stop of many counts from the stop's start, and is told it has less time", () => {
+    const { state, effects } = run([
+      [0, ready],
+      [300, { type: "stop", reason: "stop", teardown: "destroy", at: 100 }],
+    ]);
+    expect(state.t.stopRequestedAt).to.equal(100);
+    expect(state.deadline).to.equal(100 + 2000);
+    expect(effects.find((e) => e.type === "send-shutdown")).to.deep.include({ handlersTimeoutMs: 1800, deadlineMs: 4800 });
+    const hung = step({ ...state, phase: "teardown", deadline: 5100 }, deadline, 5100, cfg);
+    expect(hung.next.phase).to.equal("killing");
+  });
+
   it("a late deadline in a later phase does nothing", () => {
     const { state } = run([[0, ready]]);
     const out = step(state, deadline, 99_999, cfg);
