@@ -301,6 +301,13 @@ describe("monitoring: the metrics contract", function () {
     );
     expect(defaultsUsed.size).to.be.at.least(3);
     for (const name of defaultsUsed) expect(text, name).to.match(new RegExp(`^${name}(\\{.*\\})? `, "m"));
-    expect(await v.metric("vigil_watchdog_pings_total")).to.be.above(0);
+    // The first ping is due half a WATCHDOG_USEC after start: wait for it rather than race it.
+    const until = Date.now() + 5000;
+    let pings = await v.metric("vigil_watchdog_pings_total");
+    while (!(pings > 0) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      pings = await v.metric("vigil_watchdog_pings_total");
+    }
+    expect(pings).to.be.above(0);
   });
 });
