@@ -3,7 +3,7 @@
 // program's own state. Restart decisions are the plain function
 // decideAfterEnd(); this class carries them out.
 import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
-import type { Clock, TimerHandle } from "../clock/clock.js";
+import type { TimerHandle } from "../clock/clock.js";
 import type { ProgramConfig } from "../config/types.js";
 import type { WorkerState } from "../worker/lifecycle.js";
 import {
@@ -113,10 +113,6 @@ export class Program {
 
   get readyCount(): number {
     return this.slots.filter((s) => s.worker?.state.ready === true || s.retiring?.worker.state.ready === true).length;
-  }
-
-  get clock(): Clock {
-    return this.deps.clock;
   }
 
   /** Every live worker process, replacements and retirees included. */

@@ -109,10 +109,6 @@ export class HeartbeatMonitor {
     return this.timerAt === Infinity ? 0 : Math.max(0, now - this.timerAt);
   }
 
-  get size(): number {
-    return this.watched.size;
-  }
-
   private arm(at: number): void {
     if (at >= this.timerAt) return;
     this.timer?.cancel();

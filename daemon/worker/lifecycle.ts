@@ -148,10 +148,6 @@ export function initialState(now: number, cfg: LifecycleConfig): Step {
 
 const LIVE_BEFORE_STOP: readonly WorkerPhase[] = ["starting", "running"];
 
-export function isAlive(state: WorkerState): boolean {
-  return state.phase !== "exited";
-}
-
 export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: LifecycleConfig): Step {
   switch (event.type) {
     case "message":
