@@ -30,6 +30,10 @@ import type { DbusService } from "./dbus/service.js";
 import type { OwnUnit } from "./systemd/unit-check.js";
 import { VERSION } from "./version.js";
 import { daemonStep, statusLine, type DaemonEvent } from "./lifecycle.js";
+import { SocketError } from "./sockets/bind.js";
+import { SocketSet } from "./sockets/set.js";
+import type { Inherited } from "./sockets/inherited.js";
+import { chooseOutputRoute, type OutputRoute } from "./worker/journal.js";
 
 export interface DaemonDeps {
   config: Config;
@@ -38,6 +42,10 @@ export interface DaemonDeps {
   notifier: Notifier;
   /** Re-reads the configuration file (SIGHUP); throws ConfigError. */
   loadConfig?: (file: string) => Config;
+  /** Sockets systemd passed to vigild (LISTEN_FDS), taken from the environment at start. */
+  inherited?: Inherited;
+  /** Where worker output goes; by default the journal when vigild's stdout is it. */
+  outputRoute?: OutputRoute;
 }
 
 /** Slack on top of the longest worker stop before systemd may give up on vigild. */
@@ -49,6 +57,7 @@ export class Daemon implements Control {
   private readonly bus = new EventBus();
   private readonly metrics = new Metrics();
   private supervisor: Supervisor | null = null;
+  private sockets: SocketSet | null = null;
   private server: MetricsServer | null = null;
   private watchdog: Watchdog | null = null;
   private dbus: DbusService | null = null;
@@ -81,11 +90,25 @@ export class Daemon implements Control {
     this.bus.subscribe(this.metrics.onEvent);
     this.bus.subscribe((event) => this.observe(event));
     this.loadPreviousReport();
+    const sockets = this.openSockets();
+    if (!sockets) return 1;
     if (this.config.metrics.listen) {
       this.server = await startMetricsServer(this.metrics, this.config.metrics.listen, () => this.health());
       log.info(`metrics on ${this.server.url}`, { address: this.server.url });
     }
-    const supervisor = new Supervisor(this.config, { clock, emit: this.bus.emit, onChange: () => this.onSupervisorChange() });
+    const route = this.deps.outputRoute ?? chooseOutputRoute();
+    log.info(
+      route.kind === "journal"
+        ? "worker output: straight to the journal, one stream per worker (identifier program/index)"
+        : "worker output: through vigild's log, at most 1 MiB held per worker",
+    );
+    const supervisor = new Supervisor(this.config, {
+      clock,
+      emit: this.bus.emit,
+      onChange: () => this.onSupervisorChange(),
+      output: { route, log: (priority, message, fields, taken) => log.output(priority, message, fields, taken) },
+      sockets,
+    });
     this.supervisor = supervisor;
     this.metrics.attach(supervisor);
     for (const program of this.config.programs) this.metrics.addProgram(program.name);
@@ -103,6 +126,34 @@ export class Daemon implements Control {
     void this.startDbus();
     if (process.env.INVOCATION_ID) void this.checkStopTimeout();
     return done;
+  }
+
+  /** Binds (or takes from systemd) the configured sockets; null after telling why they could not be. */
+  private openSockets(): SocketSet | null {
+    const { log, notifier } = this.deps;
+    const inherited = this.deps.inherited;
+    if (inherited?.ignored) log.warn(`ignoring sockets from systemd: ${inherited.ignored}`);
+    const sockets = new SocketSet(inherited?.byName);
+    try {
+      this.logSocketChange(sockets.apply(this.config.sockets));
+    } catch (err) {
+      if (!(err instanceof SocketError)) throw err;
+      const why = `start failed: ${err.message}`;
+      log.error(why, { socket: err.socket, address: err.address });
+      notifier.send({ STATUS: why, ERRNO: 98 });
+      return null;
+    }
+    for (const name of inherited?.byName.keys() ?? []) {
+      if (!this.config.sockets.some((s) => s.name === name)) log.warn(`systemd passed a socket named ${name}, which is not under sockets:; ignoring it`);
+    }
+    this.sockets = sockets;
+    this.metrics.attachSockets(sockets);
+    return sockets;
+  }
+
+  private logSocketChange(change: { notes: string[]; warnings: string[] }): void {
+    for (const note of change.notes) this.deps.log.info(note);
+    for (const warning of change.warnings) this.deps.log.warn(warning);
   }
 
   private async serveDbus(bus: "system" | "session"): Promise<void> {
@@ -326,6 +377,17 @@ export class Daemon implements Control {
       this.dispatch("reload-done");
       return;
     }
+    try {
+      this.logSocketChange(this.sockets!.apply(next.sockets));
+    } catch (err) {
+      if (!(err instanceof SocketError)) throw err;
+      log.error(`reload: ${err.message}`, { socket: err.socket, address: err.address });
+      this.statusNote = `reload failed: ${err.message}; running the previous configuration`;
+      log.warn(`reload failed; keeping the running configuration`);
+      this.settleReloadWaiters({ ok: false, errors: [err.message] });
+      this.dispatch("reload-done");
+      return;
+    }
     const ignored = this.unreloadable(next);
     if (ignored.length > 0) log.warn(`reload: ${ignored.join(", ")} changed; that takes a restart of vigild, keeping the running value`);
     if (next.log.level !== this.config.log.level) log.setLevel(next.log.level);
@@ -426,6 +488,7 @@ export class Daemon implements Control {
     // After a failed start, the reason stays in front: it is what `systemctl status` should show.
     this.deps.notifier.send({ STATUS: this.exitStatus !== 0 && this.statusNote ? `${this.statusNote}; ${report.summary}` : report.summary });
     this.supervisor?.close();
+    this.sockets?.close();
     await Promise.all([this.server?.close(), this.dbus?.close()]);
     this.finished?.(this.exitStatus);
   }

@@ -10,6 +10,7 @@ import { EXIT } from "./exit-codes.js";
 import { createLogger } from "./log/logger.js";
 import { systemdNotifier } from "./systemd/notify.js";
 import { VERSION } from "./version.js";
+import { takeInheritedSockets } from "./sockets/inherited.js";
 
 /** Running as root, vigild refuses files other users could change (sshd's StrictModes). */
 function load(file: string): Config {
@@ -53,8 +54,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const config = loadOrExplain(command.config);
       if (!config) return EXIT.config;
       const log = createLogger({ level: config.log.level, format: config.log.format });
+      // Taken before anything else can start a process that would inherit LISTEN_*.
+      const inherited = takeInheritedSockets();
       try {
-        return await new Daemon({ config, clock: systemClock, log, notifier: systemdNotifier(), loadConfig: load }).run();
+        return await new Daemon({ config, clock: systemClock, log, notifier: systemdNotifier(), loadConfig: load, inherited }).run();
       } catch (err) {
         log.error(`fatal: ${(err as Error).message}`);
         return EXIT.fatal;

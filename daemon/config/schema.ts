@@ -7,7 +7,7 @@ import { z } from "zod";
 import { TEARDOWN_MODES } from "../../lib/protocol/index.js";
 import { formatDuration, parseDuration, parseRestartLimit, parseSize } from "./duration.js";
 import { describeValue } from "./errors.js";
-import type { Config, ListenAddress, ProgramConfig, RestartConfig, ShutdownConfig } from "./types.js";
+import type { Config, ListenAddress, ProgramConfig, RestartConfig, ShutdownConfig, SocketAddress, SocketConfig } from "./types.js";
 
 export const PROGRAM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export const DEFAULT_STATE_DIR = "/var/lib/vigil";
@@ -95,6 +95,35 @@ function listenAddress(value: unknown): ListenAddress | null {
     throw new Error(`must be "HOST:PORT" (e.g. "127.0.0.1:9850" or "[::1]:9850") or "off", got ${describeValue(value)}`);
   }
   return { host: match[1] ?? match[2]!, port };
+}
+
+/** What `sockets.NAME.listen` takes: "HOST:PORT", "[V6]:PORT" or an absolute unix-socket path. */
+export function socketAddress(value: unknown): SocketAddress {
+  if (typeof value === "string" && value.startsWith("/")) {
+    // sun_path holds 108 bytes with its terminating NUL.
+    if (Buffer.byteLength(value) > 107) throw new Error(`must be a unix-socket path of at most 107 bytes, got ${describeValue(value)}`);
+    return { kind: "unix", path: path.normalize(value) };
+  }
+  let tcp: ListenAddress | null = null;
+  try {
+    tcp = value === "off" ? null : listenAddress(value);
+  } catch {
+    tcp = null;
+  }
+  if (!tcp) {
+    throw new Error(`must be "HOST:PORT" (e.g. "0.0.0.0:8080" or "[::]:8080") or an absolute unix-socket path, got ${describeValue(value)}`);
+  }
+  return { kind: "tcp", ...tcp };
+}
+
+/** One text per address, so two sockets on the same one can be told apart from two different ones. */
+export function addressKey(a: SocketAddress): string {
+  return a.kind === "unix" ? `unix:${a.path}` : `tcp:${a.host.toLowerCase()}:${a.port}`;
+}
+
+export function formatSocketAddress(a: SocketAddress): string {
+  if (a.kind === "unix") return a.path;
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** Accepts "SIGTERM", "TERM" or "term"; always returns the SIG-prefixed name. */
@@ -208,6 +237,16 @@ const program = section({
   // Not in DESIGN's example: auto = plain until the worker writes on its
   // socket, on = must say ready, off = no socket at all.
   protocol: oneOf(["auto", "on", "off"], "auto"),
+  sockets: z
+    .array(parsed(nonEmptyString), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })
+    .check((ctx) => {
+      const seen = new Set<string>();
+      ctx.value.forEach((name, i) => {
+        if (seen.has(name)) ctx.issues.push({ code: "custom", path: [i], input: name, message: `lists ${JSON.stringify(name)} twice` });
+        seen.add(name);
+      });
+    })
+    .prefault([]),
   ready_timeout: duration("30s", POSITIVE),
   // Below 100ms ordinary GC pauses would read as hangs.
   heartbeat_timeout: duration("10s", { ms: 100, zeroAllowed: true }),
@@ -223,6 +262,7 @@ const program = section({
     env: p.env,
     user: p.user,
     protocol: p.protocol,
+    sockets: p.sockets,
     readyTimeoutMs: p.ready_timeout,
     heartbeatTimeoutMs: p.heartbeat_timeout,
     stackDumpGraceMs: p.stack_dump_grace,
@@ -247,6 +287,46 @@ const programs = mapOf(z.string().regex(PROGRAM_NAME), program, (issue) =>
   // The loader restores the file's order, which JavaScript objects lose for names like "10".
   .transform((map): ProgramConfig[] => Object.entries(map).map(([name, p]) => ({ name, ...p })));
 
+const socket = section({
+  listen: parsed(socketAddress),
+  // systemd's Backlog= default is SOMAXCONN; 1024 holds a restart's worth of connections for most services.
+  backlog: parsed(integer(1, 65_535)).prefault(1024),
+});
+
+const sockets = mapOf(z.string().regex(PROGRAM_NAME), socket, (issue) =>
+  issue.code === "invalid_key"
+    ? "is not a valid socket name: use 1 to 64 of A-Z a-z 0-9 _ . - (it becomes a LISTEN_FDNAMES entry)"
+    : `must be a mapping of socket name to socket, got ${describeValue(issue.input)}`,
+).transform((map): SocketConfig[] => Object.entries(map).map(([name, s]) => ({ name, listen: s.listen, backlog: s.backlog })));
+
+/** Checks across sockets: and programs: (a name each side must know, one socket per address). */
+function socketsAgree(ctx: z.core.ParsePayload<{ sockets: SocketConfig[]; programs: ProgramConfig[] }>): void {
+  const { sockets, programs } = ctx.value;
+  if (!Array.isArray(sockets) || !Array.isArray(programs)) return;
+  const names = new Set(sockets.map((s) => s.name));
+  const used = new Set<string>();
+  for (const program of programs) {
+    program.sockets.forEach((name, i) => {
+      used.add(name);
+      if (!names.has(name)) {
+        const known = names.size > 0 ? `; known: ${[...names].join(", ")}` : "; there is no sockets: section";
+        ctx.issues.push({ code: "custom", path: ["programs", program.name, "sockets", i], input: name, message: `names no socket under sockets:, got ${JSON.stringify(name)}${known}` });
+      }
+    });
+  }
+  const byAddress = new Map<string, string>();
+  for (const s of sockets) {
+    if (!used.has(s.name)) {
+      ctx.issues.push({ code: "custom", path: ["sockets", s.name], input: s.name, message: "no program uses this socket (add it to a program's sockets: or remove it)" });
+    }
+    const key = addressKey(s.listen);
+    const other = byAddress.get(key);
+    if (other !== undefined) {
+      ctx.issues.push({ code: "custom", path: ["sockets", s.name, "listen"], input: s.name, message: `${formatSocketAddress(s.listen)} is already the address of socket ${other}` });
+    } else byAddress.set(key, s.name);
+  }
+}
+
 export const configSchema = section({
   metrics: section({ listen: parsed(listenAddress).prefault("127.0.0.1:9850") }).prefault({}),
   log: section({
@@ -258,14 +338,18 @@ export const configSchema = section({
     .transform((w) => ({ maxLoopLagMs: w.max_loop_lag }))
     .prefault({}),
   state_dir: parsed(absolutePath).default(defaultStateDir),
+  sockets: sockets.prefault({}),
   programs,
-}).transform(
+})
+  .check(socketsAgree)
+  .transform(
   (c): Omit<Config, "file"> => ({
     metrics: c.metrics,
     log: c.log,
     dbus: c.dbus,
     watchdog: c.watchdog,
     stateDir: c.state_dir,
+    sockets: c.sockets,
     programs: c.programs,
   }),
 );

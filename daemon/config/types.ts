@@ -16,6 +16,15 @@ export interface ListenAddress {
   port: number;
 }
 
+/** Where a socket under `sockets:` listens: TCP (IPv4, or IPv6 with "[...]") or a unix stream socket. */
+export type SocketAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
+
+export interface SocketConfig {
+  name: string;
+  listen: SocketAddress;
+  backlog: number;
+}
+
 export interface RestartConfig {
   policy: RestartPolicy;
   backoffInitialMs: number;
@@ -39,6 +48,8 @@ export interface ProgramConfig {
   env: Readonly<Record<string, string>>;
   user: string | null;
   protocol: ProtocolMode;
+  /** Names under `sockets:`, handed over as fds 3, 4, ... in this order. */
+  sockets: readonly string[];
   readyTimeoutMs: number;
   /** 0 disables steady-state hang detection. */
   heartbeatTimeoutMs: number;
@@ -56,6 +67,8 @@ export interface Config {
   dbus: { bus: BusChoice };
   watchdog: { maxLoopLagMs: number };
   stateDir: string;
+  /** In the order the file lists them. */
+  sockets: readonly SocketConfig[];
   /** In the order the file lists them. */
   programs: readonly ProgramConfig[];
 }

@@ -15,8 +15,13 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.info(`${name(event)} ready after ${formatDuration(event.afterMs)}`, { ...ref(event), after_ms: Math.round(event.afterMs) });
     case "worker-status":
       return log.debug(`${name(event)} status: ${event.text}`, ref(event));
-    case "worker-output":
-      return log.info(event.line, { ...ref(event), stream: event.stream });
+    case "worker-output-dropped":
+      // One line per episode; the metric counts every byte.
+      if (!event.first) return;
+      return log.warn(
+        `${name(event)} writes output faster than the log takes it; dropping its output until the log catches up (counted in vigil_worker_output_dropped_bytes_total)`,
+        ref(event),
+      );
     case "worker-hang":
       return log.warn(
         `${name(event)} hung in phase ${event.phase} for ${formatDuration(event.afterMs)}${hangNext(event.phase)}`,

@@ -13,6 +13,12 @@ export interface Logger {
   info(message: string, fields?: Fields): void;
   debug(message: string, fields?: Fields): void;
   setLevel(level: LogLevel): void;
+  /**
+   * One line of a worker's output at syslog `priority`, written straight to
+   * the log's stream (not through winston's queue) so that `taken` runs when
+   * the stream's reader has it: the worker's output budget counts on that.
+   */
+  output(priority: number, message: string, fields: Fields, taken: () => void): void;
 }
 
 // winston's transports write info[Symbol.for("message")] (triple-beam's MESSAGE).
@@ -20,6 +26,14 @@ const MESSAGE = Symbol.for("message");
 
 const PRIORITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/** The level a syslog priority (0 emerg .. 7 debug) is shown and filtered at. */
+export function levelOfPriority(priority: number): LogLevel {
+  if (priority <= 3) return "error";
+  if (priority === 4) return "warn";
+  if (priority <= 6) return "info";
+  return "debug";
+}
 
 export type ResolvedFormat = Exclude<LogFormat, "auto">;
 
@@ -32,6 +46,8 @@ interface Entry {
   level: string;
   message: string;
   fields: Fields;
+  /** The exact syslog priority when it is finer than the level (a worker's "<5>"). */
+  priority?: number;
 }
 
 function fieldText(fields: Fields): string {
@@ -47,7 +63,7 @@ function fieldText(fields: Fields): string {
 function render(format: ResolvedFormat, entry: Entry): string {
   switch (format) {
     case "journal":
-      return `<${PRIORITY[entry.level as LogLevel] ?? 6}>${entry.message}${fieldText(entry.fields)}`;
+      return `<${entry.priority ?? PRIORITY[entry.level as LogLevel] ?? 6}>${entry.message}${fieldText(entry.fields)}`;
     case "json":
       return JSON.stringify({ time: new Date().toISOString(), level: entry.level, msg: entry.message, ...entry.fields });
     case "text":
@@ -62,11 +78,12 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
     (info as Record<string | symbol, unknown>)[MESSAGE] = render(format, { level, message: String(message), fields: fields ?? {} });
     return info;
   });
+  const stream = options.stream ?? process.stdout;
   const logger = winston.createLogger({
     levels: LEVELS,
     level: options.level,
     format: line(),
-    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stdout })],
+    transports: [new winston.transports.Stream({ stream })],
   });
   const log = (level: LogLevel) => (message: string, fields: Fields = {}) => {
     logger.log({ level, message, fields });
@@ -78,6 +95,11 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
     debug: log("debug"),
     setLevel: (level) => {
       logger.level = level;
+    },
+    output: (priority, message, fields, taken) => {
+      const level = levelOfPriority(priority);
+      if (LEVELS[level] > LEVELS[logger.level as LogLevel]) return taken();
+      stream.write(`${render(format, { level, message, fields, priority })}\n`, () => taken());
     },
   };
 }

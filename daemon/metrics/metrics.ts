@@ -39,6 +39,8 @@ export class Metrics {
   private readonly hangs: client.Counter<"program" | "phase">;
   private readonly protocolErrors: client.Counter<"program">;
   private readonly leaked: client.Counter<"program">;
+  private readonly outputDropped: client.Counter<"program">;
+  private sockets: { queued(): Array<{ socket: string; queued: number }> } | null = null;
   private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
   private readonly teardownSeconds: client.Histogram<"program">;
   private readonly watchdogPings: client.Counter;
@@ -94,6 +96,22 @@ export class Metrics {
       labelNames: ["program"],
       registers,
     });
+    this.outputDropped = new client.Counter({
+      name: "vigil_worker_output_dropped_bytes_total",
+      help: "Bytes of worker stdout/stderr vigild dropped because its log fell more than 1 MiB behind that worker (0 under journald: workers then write to the journal themselves).",
+      labelNames: ["program"],
+      registers,
+    });
+    new client.Gauge({
+      name: "vigil_socket_connections_queued",
+      help: "Connections waiting in the accept queue of a listening socket under sockets: (TCP only: Linux reports no queue length for unix sockets), read at scrape time.",
+      labelNames: ["socket"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { socket, queued } of self.sockets?.queued() ?? []) this.set({ socket }, queued);
+      },
+    });
     // 10 ms .. 60 s: from a clean skip to a stop that hit a long timeout.
     const buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.shutdownSeconds = new client.Histogram({
@@ -125,6 +143,10 @@ export class Metrics {
 
   attach(supervisor: Supervisor): void {
     this.supervisor = supervisor;
+  }
+
+  attachSockets(sockets: { queued(): Array<{ socket: string; queued: number }> }): void {
+    this.sockets = sockets;
   }
 
   watchdogPinged(): void {
@@ -164,6 +186,7 @@ export class Metrics {
     for (const phase of HANG_PHASES) this.hangs.inc({ program, phase }, 0);
     this.protocolErrors.inc({ program }, 0);
     this.leaked.inc({ program }, 0);
+    this.outputDropped.inc({ program }, 0);
     for (const outcome of OUTCOMES) this.shutdownSeconds.zero({ program, outcome });
     this.teardownSeconds.zero({ program });
   }
@@ -178,6 +201,9 @@ export class Metrics {
         return;
       case "protocol-error":
         this.protocolErrors.inc({ program: event.program });
+        return;
+      case "worker-output-dropped":
+        this.outputDropped.inc({ program: event.program }, event.bytes);
         return;
       case "worker-leaked":
         this.leaked.inc({ program: event.program }, event.pids.length);

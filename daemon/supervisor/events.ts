@@ -15,7 +15,7 @@ export type SupervisorEvent =
   | ({ type: "worker-spawn-failed"; error: string } & WorkerRef)
   | ({ type: "worker-ready"; afterMs: number } & WorkerRef)
   | ({ type: "worker-status"; text: string } & WorkerRef)
-  | ({ type: "worker-output"; stream: "stdout" | "stderr"; line: string } & WorkerRef)
+  | ({ type: "worker-output-dropped"; bytes: number; first: boolean } & WorkerRef)
   | ({ type: "worker-hang"; phase: HangPhase; afterMs: number } & WorkerRef)
   | ({ type: "worker-not-ready"; afterMs: number; timeoutMs: number } & WorkerRef)
   | ({ type: "worker-stopping"; reason: ShutdownReason; teardown: TeardownMode; signal: NodeJS.Signals | null } & WorkerRef)

@@ -5,6 +5,7 @@ import type { Clock } from "../clock/clock.js";
 import type { Config, ProgramConfig } from "../config/types.js";
 import { HeartbeatFile, HeartbeatMonitor } from "../worker/heartbeat.js";
 import { OomCounter } from "../worker/oom.js";
+import type { SocketLeases, WorkerOutputDeps } from "../worker/worker.js";
 import type { EventSink } from "./events.js";
 import { Program, type ProgramDeps } from "./program.js";
 
@@ -15,6 +16,8 @@ export interface SupervisorDeps {
   onChange?: () => void;
   baseEnv?: Readonly<Record<string, string>>;
   heartbeatDir?: string;
+  output: WorkerOutputDeps;
+  sockets: SocketLeases;
 }
 
 /**
@@ -71,6 +74,8 @@ export class Supervisor {
       baseEnv: deps.baseEnv ?? defaultBaseEnv(),
       onChange: () => deps.onChange?.(),
       oom: new OomCounter(),
+      output: deps.output,
+      sockets: deps.sockets,
     };
     for (const cfg of config.programs) this.programs.set(cfg.name, new Program(cfg, this.programDeps));
   }

@@ -1,32 +1,105 @@
-// Worker stdout/stderr into vigild's log, one entry per line. A line longer
-// than MAX_LINE is cut into pieces rather than buffered without bound.
+// A worker's stdout and stderr into vigild's log, one entry per line, within
+// a fixed budget. vigild holds at most OUTPUT_BUDGET_BYTES of one worker's
+// output that its log has not yet taken; past that, what the worker writes is
+// read and dropped with a count, so a worker that prints faster than the log
+// drains costs vigild bounded memory and never blocks on vigild. (Under
+// journald vigild is not in this path at all: see journal.ts.)
 import type { Readable } from "node:stream";
 
+export const OUTPUT_BUDGET_BYTES = 1024 * 1024;
+/** A longer line is cut into pieces rather than buffered without bound. */
 export const MAX_OUTPUT_LINE = 16 * 1024;
 
-export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
-  let pending = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) !== -1) {
-      emit(pending.slice(0, nl));
-      pending = pending.slice(nl + 1);
-    }
-    while (pending.length > MAX_OUTPUT_LINE) {
-      emit(pending.slice(0, MAX_OUTPUT_LINE));
-      pending = pending.slice(MAX_OUTPUT_LINE);
-    }
-  });
-  stream.on("end", () => {
-    if (pending.length > 0) emit(pending);
-    pending = "";
-  });
-  // A reset pipe from a killed worker is not vigild's problem.
-  stream.on("error", () => undefined);
+export type OutputStream = "stdout" | "stderr";
 
-  function emit(line: string): void {
-    onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+export interface OutputLine {
+  stream: OutputStream;
+  text: string;
+  /** syslog priority from a "<N>" prefix (sd-daemon(3)), null when the line has none. */
+  priority: number | null;
+}
+
+export interface OutputSink {
+  /** Writes one line; `taken` runs once the log's reader has it. */
+  line(line: OutputLine, taken: () => void): void;
+  /** `bytes` of output were dropped; `first` marks the start of an episode. */
+  dropped(bytes: number, first: boolean): void;
+}
+
+const LEVEL_PREFIX = /^<([0-7])>/;
+
+export function parseLevelPrefix(text: string): { text: string; priority: number | null } {
+  const match = LEVEL_PREFIX.exec(text);
+  return match ? { text: text.slice(3), priority: Number(match[1]) } : { text, priority: null };
+}
+
+/** One worker's output budget, shared by its stdout and stderr. */
+export class WorkerOutput {
+  private held = 0;
+  private dropping = false;
+
+  constructor(
+    private readonly sink: OutputSink,
+    private readonly budget = OUTPUT_BUDGET_BYTES,
+  ) {}
+
+  /** Bytes of this worker's output that vigild holds now. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  attach(stream: Readable, name: OutputStream): void {
+    let pending: Buffer = Buffer.alloc(0);
+    const emit = (buf: Buffer): void => {
+      let end = buf.length;
+      if (end > 0 && buf[end - 1] === 0x0d) end--;
+      const { text, priority } = parseLevelPrefix(buf.toString("utf8", 0, end));
+      const size = buf.length;
+      this.held += size;
+      this.sink.line({ stream: name, text, priority }, () => {
+        this.held -= size;
+      });
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (!this.admit(chunk.length)) {
+        // What was pending is cut off from its end: say it as it is, then drop.
+        if (pending.length > 0) emit(pending);
+        pending = Buffer.alloc(0);
+        return;
+      }
+      let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+      let nl: number;
+      while ((nl = data.indexOf(0x0a)) !== -1) {
+        emit(data.subarray(0, nl));
+        data = data.subarray(nl + 1);
+      }
+      while (data.length > MAX_OUTPUT_LINE) {
+        emit(data.subarray(0, MAX_OUTPUT_LINE));
+        data = data.subarray(MAX_OUTPUT_LINE);
+      }
+      // A copy: a small tail must not keep a whole 64 KiB chunk alive.
+      pending = Buffer.from(data);
+    });
+    stream.on("end", () => {
+      if (pending.length > 0) emit(pending);
+      pending = Buffer.alloc(0);
+    });
+    // A reset pipe from a killed worker is not vigild's problem.
+    stream.on("error", () => undefined);
+  }
+
+  /**
+   * Whether a chunk of `bytes` fits. Once dropping, the log must first drain
+   * to half the budget, so one episode is one log line, not one per chunk.
+   */
+  private admit(bytes: number): boolean {
+    const limit = this.dropping ? this.budget / 2 : this.budget;
+    if (this.held + bytes <= limit) {
+      this.dropping = false;
+      return true;
+    }
+    this.sink.dropped(bytes, !this.dropping);
+    this.dropping = true;
+    return false;
   }
 }

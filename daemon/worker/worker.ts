@@ -8,9 +8,11 @@ import type { EventSink, WorkerRef } from "../supervisor/events.js";
 import { Channel } from "./channel.js";
 import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
 import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
-import { forEachLine } from "./output.js";
+import { WorkerOutput, type OutputSink } from "./output.js";
+import { journalCommand, type OutputRoute } from "./journal.js";
+import type { Fields } from "../log/logger.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
-import { HEARTBEAT_FD, PROTOCOL_FD, signalGroup, signalProcess, spawnWorker} from "./process.js";
+import { execError, signalGroup, signalProcess, spawnWorker, workerFds } from "./process.js";
 import { dropPrivileges, resolveUser } from "./user.js";
 import { cpuPressure, schedulerState, starvationSuspected } from "./starvation.js";
 import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
@@ -24,6 +26,28 @@ export interface WorkerDeps {
   onReadiness: (worker: Worker, ready: boolean) => void;
   /** The environment every worker starts from (PATH and little else). */
   baseEnv: Readonly<Record<string, string>>;
+  output: WorkerOutputDeps;
+  sockets: SocketLeases;
+}
+
+export interface WorkerOutputDeps {
+  route: OutputRoute;
+  /** Writes one line to vigild's log; `taken` runs once the log's reader has it. */
+  log: (priority: number, message: string, fields: Fields, taken: () => void) => void;
+}
+
+/** The listening sockets a worker holds from spawn to end (daemon/sockets/set.ts). */
+export interface SocketLeases {
+  acquire(names: readonly string[]): { readonly fds: readonly number[]; release(): void };
+}
+
+/**
+ * sd_listen_fds(3) ignores sockets unless LISTEN_PID is the caller's own pid,
+ * which Node's spawn cannot set after fork; a shell sets it to its own pid
+ * and execs the worker, which keeps that pid (about 1 ms per spawn).
+ */
+export function withListenPid(command: readonly string[]): string[] {
+  return ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', ...command];
 }
 
 export function lifecycleConfig(cfg: ProgramConfig): LifecycleConfig {
@@ -51,6 +75,7 @@ export class Worker {
   /** The process tree as it was when the stop or kill began: what setsid() cannot hide. */
   private tree: ProcessIdentity[] = [];
   private readonly lc: LifecycleConfig;
+  private lease: { readonly fds: readonly number[]; release(): void } | null = null;
 
   constructor(
     readonly program: ProgramConfig,
@@ -90,14 +115,30 @@ export class Worker {
       command = drop.command;
       userEnv = drop.env;
     }
+    const route = this.deps.output.route;
+    if (route.kind === "journal" || cfg.sockets.length > 0) {
+      const [file] = cfg.command;
+      const pathEnv = cfg.env.PATH ?? this.deps.baseEnv.PATH ?? "/usr/bin:/bin";
+      const error = file === undefined ? "empty command" : execError(file, cfg.cwd, pathEnv);
+      if (error !== null) {
+        setImmediate(() => this.failSpawn(error));
+        return;
+      }
+    }
+    if (route.kind === "journal") command = journalCommand(route.systemdCat, this.name, command);
+    this.lease = cfg.sockets.length > 0 ? this.deps.sockets.acquire(cfg.sockets) : null;
+    const listenFds = this.lease?.fds ?? [];
+    if (listenFds.length > 0) command = withListenPid(command);
     const result = spawnWorker({
       command,
       cwd: cfg.cwd,
-      env: { ...userEnv, ...this.environment(useProtocol) },
+      env: { ...userEnv, ...this.environment(useProtocol, listenFds.length) },
+      listenFds,
       protocol: useProtocol,
       heartbeatFd: beats ? this.deps.heartbeat.file.fd : null,
     });
     if (!result.ok) {
+      this.releaseSockets();
       void result.error.then((error) => this.failSpawn(error));
       return;
     }
@@ -108,8 +149,10 @@ export class Worker {
     this.state = initial.next;
     this.apply(initial.effects);
     this.syncTimer();
-    forEachLine(proc.stdout, (line) => this.deps.emit({ type: "worker-output", stream: "stdout", line, ...this.ref }));
-    forEachLine(proc.stderr, (line) => this.deps.emit({ type: "worker-output", stream: "stderr", line, ...this.ref }));
+    // Under journald these carry only what systemd-cat says before it execs the worker.
+    const output = new WorkerOutput(this.outputSink());
+    output.attach(proc.stdout, "stdout");
+    output.attach(proc.stderr, "stderr");
     if (proc.channel) {
       this.channel = new Channel(proc.channel, {
         message: (message) => this.dispatch({ type: "message", message }),
@@ -160,18 +203,41 @@ export class Worker {
     for (const p of snapshotTree(pid)) if (!known.has(`${p.pid}/${p.start}`)) this.tree.push(p);
   }
 
-  private environment(useProtocol: boolean): Record<string, string> {
+  private outputSink(): OutputSink {
+    const { log } = this.deps.output;
+    // The pid is fixed at spawn: read it once, not per line.
+    const fields: Fields = { program: this.program.name, worker: this.index, pid: this.pid };
+    const stdout: Fields = { ...fields, stream: "stdout" };
+    const stderr: Fields = { ...fields, stream: "stderr" };
+    return {
+      line: (line, taken) => log(line.priority ?? 6, line.text, line.stream === "stdout" ? stdout : stderr, taken),
+      dropped: (bytes, first) => this.deps.emit({ type: "worker-output-dropped", bytes, first, ...this.ref }),
+    };
+  }
+
+  private releaseSockets(): void {
+    this.lease?.release();
+    this.lease = null;
+  }
+
+  private environment(useProtocol: boolean, listening: number): Record<string, string> {
     const env: Record<string, string> = {
       ...this.deps.baseEnv,
       ...this.program.env,
       [ENV.program]: this.program.name,
       [ENV.worker]: String(this.index),
     };
+    if (listening > 0) {
+      // LISTEN_PID is set by the shell of withListenPid(), in the worker's own process.
+      env.LISTEN_FDS = String(listening);
+      env.LISTEN_FDNAMES = this.program.sockets.join(":");
+    }
+    const fds = workerFds(listening);
     if (useProtocol) {
-      env[ENV.fd] = String(PROTOCOL_FD);
+      env[ENV.fd] = String(fds.protocol);
       env[ENV.teardown] = this.teardownAtSpawn;
       if (this.slot !== null) {
-        env[ENV.heartbeatFd] = String(HEARTBEAT_FD);
+        env[ENV.heartbeatFd] = String(fds.heartbeat);
         env[ENV.heartbeatSlot] = String(this.slot);
         env[ENV.heartbeatIntervalMs] = String(Math.max(1, Math.floor(this.program.heartbeatTimeoutMs / 4)));
       }
@@ -292,6 +358,7 @@ export class Worker {
     for (const p of leaked) signalProcess(p.pid, "SIGKILL");
     if (leaked.length > 0) this.deps.emit({ type: "worker-leaked", pids: leaked.map((p) => p.pid), ...this.ref });
     this.tree = [];
+    this.releaseSockets();
     this.channel?.close();
     this.channel = null;
     const s = this.state;

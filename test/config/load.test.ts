@@ -23,6 +23,7 @@ const PROGRAM_DEFAULTS: Omit<ProgramConfig, "name" | "command"> = {
   env: {},
   user: null,
   protocol: "auto",
+  sockets: [],
   readyTimeoutMs: 30_000,
   heartbeatTimeoutMs: 10_000,
   stackDumpGraceMs: 250,
@@ -51,6 +52,10 @@ describe("config/load", () => {
       dbus: { bus: "session" },
       watchdog: { maxLoopLagMs: 1_500 },
       stateDir: "/tmp/vigil-state",
+      sockets: [
+        { name: "http", listen: { kind: "tcp", host: "::", port: 8080 }, backlog: 128 },
+        { name: "admin", listen: { kind: "unix", path: "/run/app/admin.sock" }, backlog: 1024 },
+      ],
       programs: [
         {
           name: "web",
@@ -60,6 +65,7 @@ describe("config/load", () => {
           env: { APP_ENV: "production", EMPTY: "" },
           user: "www-data",
           protocol: "on",
+          sockets: ["http", "admin"],
           readyTimeoutMs: 90_000,
           heartbeatTimeoutMs: 0,
           stackDumpGraceMs: 500,
@@ -83,6 +89,7 @@ describe("config/load", () => {
       dbus: { bus: "auto" },
       watchdog: { maxLoopLagMs: 1_000 },
       stateDir: "/var/lib/vigil",
+      sockets: [],
       programs: [{ name: "web", command: ["app"], ...PROGRAM_DEFAULTS }],
     });
   });

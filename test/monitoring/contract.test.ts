@@ -42,6 +42,8 @@ const DESIGN: Record<string, MetricContract> = {
   vigil_protocol_errors_total: { type: "counter", labels: { program: PROGRAM } },
   // Issue 6 adds it: processes that escaped a stopped worker's process group.
   vigil_leaked_processes_total: { type: "counter", labels: { program: PROGRAM } },
+  vigil_worker_output_dropped_bytes_total: { type: "counter", labels: { program: PROGRAM } },
+  vigil_socket_connections_queued: { type: "gauge", labels: { socket: [] } },
 };
 
 /** prom-client's default metrics as vigild registers them (daemon/metrics/defaults.ts). */
