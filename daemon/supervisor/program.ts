@@ -94,6 +94,10 @@ export class Program {
   private stopping: ShutdownReason | null = null;
   private wasReady = false;
   private memoryTimer: TimerHandle | null = null;
+  /** Counts replaceAll() calls, so a rolling replacement overtaken by a newer one stops. */
+  private rollGeneration = 0;
+  /** Recycles waiting for another slot's replacement to finish (shared sockets only). */
+  private readonly deferredRecycles = new Map<number, { worker: Worker; why: string }>();
 
   constructor(
     public cfg: ProgramConfig,
@@ -157,8 +161,11 @@ export class Program {
   replaceAll(reason: ReplaceReason, cfg: ProgramConfig = this.cfg): Promise<void> {
     if (this.stopping !== null || this.state === "failed") return Promise.resolve();
     const teardownChanged = cfg.shutdown.teardown !== this.cfg.shutdown.teardown;
+    const shared = cfg.sockets.length > 0 || this.cfg.sockets.length > 0;
     this.cfg = cfg;
     if (teardownChanged) this.teardownMode = initialTeardownMode(cfg.shutdown.teardown);
+    const generation = ++this.rollGeneration;
+    if (shared) return this.roll(reason, cfg, generation);
     const olds: Worker[] = [];
     this.slots.forEach((slot, index) => {
       if (index >= cfg.instances) {
@@ -178,6 +185,40 @@ export class Program {
     for (let index = first; index < cfg.instances; index++) this.spawn(index);
     this.deps.onChange(this);
     return this.when(() => olds.every((w) => !w.alive)).then(() => this.dropSurplusSlots());
+  }
+
+  /**
+   * Workers that share listening sockets are replaced one slot at a time:
+   * each old worker stops (stops accepting, finishes what it has) only once
+   * its replacement is ready, and the next slot waits until it has gone, so
+   * the other instances keep accepting throughout. Slots the new
+   * configuration adds start first; slots it drops stop first.
+   */
+  private async roll(reason: ReplaceReason, cfg: ProgramConfig, generation: number): Promise<void> {
+    const current = (): boolean => generation === this.rollGeneration && this.stopping === null && this.state !== "failed";
+    const surplus: Worker[] = [];
+    this.slots.forEach((slot, index) => {
+      if (index < cfg.instances) return;
+      slot.backoff?.cancel();
+      slot.backoff = null;
+      for (const w of [slot.worker, slot.retiring?.worker]) {
+        if (!w) continue;
+        surplus.push(w);
+        w.stop(reason, this.teardownMode);
+      }
+    });
+    const kept = Math.min(this.slots.length, cfg.instances);
+    for (let index = this.slots.length; index < cfg.instances; index++) {
+      this.slots.push(newSlot());
+      this.spawn(index);
+    }
+    this.deps.onChange(this);
+    await this.when(() => surplus.every((w) => !w.alive));
+    this.dropSurplusSlots();
+    for (let index = 0; index < kept && current(); index++) {
+      const old = this.replaceSlot(index, reason);
+      if (old) await this.when(() => !old.alive);
+    }
   }
 
   /** A new worker in slot `index`; the one it replaces (returned) stops once the new one is ready. */
@@ -203,6 +244,11 @@ export class Program {
   private recycle(index: number, worker: Worker, why: string): void {
     const slot = this.slots[index];
     if (!slot || slot.worker !== worker || this.stopping !== null || this.state === "failed") return;
+    // Workers on shared sockets recycle one at a time, so the others keep accepting.
+    if (this.cfg.sockets.length > 0 && this.slots.some((s) => s.retiring !== null)) {
+      this.deferredRecycles.set(index, { worker, why });
+      return;
+    }
     this.deps.emit({ type: "worker-recycling", why, ...worker.ref });
     this.replaceSlot(index, "recycle");
   }
@@ -313,6 +359,11 @@ export class Program {
     if (slot.retiring?.worker === worker) {
       slot.retiring = null;
       this.settle();
+      const [next] = this.deferredRecycles;
+      if (next) {
+        this.deferredRecycles.delete(next[0]);
+        this.recycle(next[0], next[1].worker, next[1].why);
+      }
       return;
     }
     if (slot.worker !== worker) return this.settle();
