@@ -1,14 +1,18 @@
 // A worker's stdout and stderr into vigild's log, one entry per line, within
 // a fixed budget. vigild holds at most OUTPUT_BUDGET_BYTES of one worker's
 // output that its log has not yet taken; past that, what the worker writes is
-// read and dropped with a count, so a worker that prints faster than the log
-// drains costs vigild bounded memory and never blocks on vigild. (Under
-// journald vigild is not in this path at all: see journal.ts.)
+// dropped with a count, and its pipe is read only every DROP_PAUSE_MS: a
+// worker that prints faster than the log drains costs vigild bounded memory
+// and almost no CPU, and is slowed (as a service writing to a slow journal
+// is) but never blocked for long enough to miss a heartbeat. (Under journald
+// vigild is not in this path at all: see journal.ts.)
 import type { Readable } from "node:stream";
 
 export const OUTPUT_BUDGET_BYTES = 1024 * 1024;
 /** A longer line is cut into pieces rather than buffered without bound. */
 export const MAX_OUTPUT_LINE = 16 * 1024;
+/** While dropping, the pipe rests this long after each chunk dropped. */
+export const DROP_PAUSE_MS = 50;
 
 export type OutputStream = "stdout" | "stderr";
 
@@ -40,6 +44,8 @@ export class WorkerOutput {
 
   constructor(
     private readonly sink: OutputSink,
+    /** Runs `fn` after `ms` (the clock's timer, so tests can drive it). */
+    private readonly later: (ms: number, fn: () => void) => void,
     private readonly budget = OUTPUT_BUDGET_BYTES,
   ) {}
 
@@ -65,6 +71,8 @@ export class WorkerOutput {
         // What was pending is cut off from its end: say it as it is, then drop.
         if (pending.length > 0) emit(pending);
         pending = Buffer.alloc(0);
+        stream.pause();
+        this.later(DROP_PAUSE_MS, () => stream.resume());
         return;
       }
       let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;

@@ -150,7 +150,7 @@ export class Worker {
     this.apply(initial.effects);
     this.syncTimer();
     // Under journald these carry only what systemd-cat says before it execs the worker.
-    const output = new WorkerOutput(this.outputSink());
+    const output = new WorkerOutput(this.outputSink(), (ms, fn) => void clock.at(clock.now() + ms, fn));
     output.attach(proc.stdout, "stdout");
     output.attach(proc.stderr, "stderr");
     if (proc.channel) {
