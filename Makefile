@@ -36,6 +36,7 @@ lint: $(NODE_STAMP)
 	npx tsc -p . --noEmit
 
 run: build
+	@bash scripts/deps.sh run
 	@mkdir -p .run/state
 	STATE_DIRECTORY="$(CURDIR)/.run/state" node dist/daemon/main.js --config examples/vigil.yaml
 

@@ -6,11 +6,13 @@ set -euo pipefail
 
 purpose=${1:-run}
 # libsystemd-dev: sd-notify is a native addon over libsystemd; g++/make/python3
-# build it (node-gyp) and python3 runs the Python workers.
-run_pkgs=(libsystemd-dev g++ make python3)
+# build it (node-gyp) and python3 runs the Python workers; gunicorn serves the
+# example WSGI app of `make run` on a vigil socket.
+run_pkgs=(libsystemd-dev g++ make python3 gunicorn)
 # dbus: a private dbus-daemon for the D-Bus tests; systemd-container: a real
-# systemd booted in a container; prometheus: promtool and a real scrape.
-test_pkgs=(dbus systemd-container prometheus procps)
+# systemd booted in a container; prometheus: promtool and a real scrape;
+# wrk: the load generator of the socket tests; curl: requests on unix sockets.
+test_pkgs=(dbus systemd-container prometheus procps wrk curl)
 
 pkgs=("${run_pkgs[@]}")
 [ "$purpose" = test ] && pkgs+=("${test_pkgs[@]}")

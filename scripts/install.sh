@@ -32,6 +32,7 @@ UNIT_DIR="$DESTDIR/etc/systemd/system"
 DBUS_DIR="$DESTDIR/etc/dbus-1/system.d"
 CONF_DIR="$DESTDIR/etc/vigil"
 UNIT_NAME="vigil.service"
+SOCKET_NAME="vigil.socket"
 DBUS_NAME="org.vigil.Supervisor1.conf"
 
 say() { printf 'vigil %s: %s\n' "$action" "$*"; }
@@ -172,6 +173,10 @@ install_unit() {
   mv -f "$tmp" "$UNIT_DIR/$UNIT_NAME"
   say "unit $UNIT_DIR/$UNIT_NAME (ExecStart=$PREFIX/bin/vigild)"
 
+  # A template: not enabled (see its comments).
+  install -m 0644 "$SRC/units/$SOCKET_NAME" "$UNIT_DIR/$SOCKET_NAME"
+  say "socket unit template $UNIT_DIR/$SOCKET_NAME (not enabled)"
+
   mkdir -p "$DBUS_DIR"
   install -m 0644 "$SRC/units/$DBUS_NAME" "$DBUS_DIR/$DBUS_NAME"
   say "D-Bus policy $DBUS_DIR/$DBUS_NAME"
@@ -248,7 +253,15 @@ do_uninstall() {
   remove "$BIN/vigild"
   remove "$BIN/vigilctl"
   remove "$PKG"
+  if systemd_running && systemctl -q is-active "$SOCKET_NAME" 2>/dev/null; then
+    systemctl stop "$SOCKET_NAME" || say "warning: could not stop $SOCKET_NAME"
+  fi
+  if systemd_running && systemctl -q is-enabled "$SOCKET_NAME" 2>/dev/null; then
+    systemctl disable "$SOCKET_NAME" 2>/dev/null || true
+  fi
   remove "$UNIT_DIR/$UNIT_NAME"
+  remove "$UNIT_DIR/$SOCKET_NAME"
+  remove "$UNIT_DIR/sockets.target.wants/$SOCKET_NAME"
   # What `systemctl enable` made, when systemctl could not undo it (DESTDIR, no systemd).
   remove "$UNIT_DIR/multi-user.target.wants/$UNIT_NAME"
   remove "$DBUS_DIR/$DBUS_NAME"

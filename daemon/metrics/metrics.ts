@@ -9,6 +9,7 @@ import type { WorkerPhase } from "../worker/lifecycle.js";
 import { OUTCOMES, RESTART_REASONS } from "../worker/policy.js";
 import { HANG_PHASES } from "../worker/lifecycle.js";
 import type { LastShutdownReport } from "../shutdown/report.js";
+import type { SocketQueue } from "../sockets/set.js";
 
 export const WORKER_STATES = ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] as const;
 export type WorkerStateLabel = (typeof WORKER_STATES)[number];
@@ -40,7 +41,7 @@ export class Metrics {
   private readonly protocolErrors: client.Counter<"program">;
   private readonly leaked: client.Counter<"program">;
   private readonly outputDropped: client.Counter<"program">;
-  private sockets: { queued(): Array<{ socket: string; queued: number }> } | null = null;
+  private sockets: { queued(): SocketQueue[] } | null = null;
   private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
   private readonly teardownSeconds: client.Histogram<"program">;
   private readonly watchdogPings: client.Counter;
@@ -112,6 +113,16 @@ export class Metrics {
         for (const { socket, queued } of self.sockets?.queued() ?? []) this.set({ socket }, queued);
       },
     });
+    new client.Gauge({
+      name: "vigil_socket_backlog",
+      help: "Capacity of a listening socket's accept queue, as the kernel has it (the backlog of the last listen(2), by vigild or a worker); beside vigil_socket_connections_queued.",
+      labelNames: ["socket"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { socket, backlog } of self.sockets?.queued() ?? []) this.set({ socket }, backlog);
+      },
+    });
     // 10 ms .. 60 s: from a clean skip to a stop that hit a long timeout.
     const buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.shutdownSeconds = new client.Histogram({
@@ -145,7 +156,7 @@ export class Metrics {
     this.supervisor = supervisor;
   }
 
-  attachSockets(sockets: { queued(): Array<{ socket: string; queued: number }> }): void {
+  attachSockets(sockets: { queued(): SocketQueue[] }): void {
     this.sockets = sockets;
   }
 

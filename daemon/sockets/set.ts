@@ -23,6 +23,12 @@ export interface Lease {
   release(): void;
 }
 
+export interface SocketQueue {
+  socket: string;
+  queued: number;
+  backlog: number;
+}
+
 export interface SocketChange {
   /** Lines for the log: which sockets were bound, taken from systemd, kept or closed. */
   notes: string[];
@@ -125,14 +131,14 @@ export class SocketSet {
     this.entries.delete(key);
   }
 
-  /** Accept-queue length of each configured socket, read from the kernel now. */
-  queued(): Array<{ socket: string; queued: number }> {
-    const out: Array<{ socket: string; queued: number }> = [];
+  /** Accept-queue length and capacity of each configured TCP socket, read from the kernel now. */
+  queued(): SocketQueue[] {
+    const out: SocketQueue[] = [];
     for (const entry of this.entries.values()) {
       if (!entry.configured) continue;
       const inode = socketInode(entry.socket.fd);
       const kernel = inode === null ? null : findSocket(inode);
-      if (kernel?.queued != null) out.push({ socket: entry.name, queued: kernel.queued });
+      if (kernel?.queued != null && kernel.backlog != null) out.push({ socket: entry.name, queued: kernel.queued, backlog: kernel.backlog });
     }
     return out;
   }

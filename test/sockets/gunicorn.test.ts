@@ -6,24 +6,14 @@ import { expect } from "chai";
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { REPO, Vigild, isAlive, stopAll, type LogEntry } from "../helpers/vigild.js";
 import { wrk, type WrkResult } from "../helpers/wrk.js";
+import { freePort, listenersOn } from "../helpers/net.js";
 
 const APP_DIR = join(REPO, "test/fixtures/web");
 const isMsg = (re: RegExp) => (e: LogEntry) => re.test(e.msg);
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function gunicorn(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -59,16 +49,6 @@ function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 }
 
-/** LISTEN entries for `port` in /proc/net/tcp: one shared socket shows once, however many processes hold it. */
-function listenersOn(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  return readFileSync("/proc/net/tcp", "utf8")
-    .split("\n")
-    .filter((line) => {
-      const cols = line.trim().split(/\s+/);
-      return cols[1]?.endsWith(`:${hex}`) && cols[3] === "0A";
-    }).length;
-}
 
 function expectNoLoss(result: WrkResult, what: string): void {
   expect(result.requests, `${what}: wrk made requests\n${result.output}`).to.be.above(50);
