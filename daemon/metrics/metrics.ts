@@ -113,16 +113,6 @@ export class Metrics {
         for (const { socket, queued } of self.sockets?.queued() ?? []) this.set({ socket }, queued);
       },
     });
-    new client.Gauge({
-      name: "vigil_socket_backlog",
-      help: "Capacity of a listening socket's accept queue, as the kernel has it (the backlog of the last listen(2), by vigild or a worker); beside vigil_socket_connections_queued.",
-      labelNames: ["socket"],
-      registers,
-      collect() {
-        this.reset();
-        for (const { socket, backlog } of self.sockets?.queued() ?? []) this.set({ socket }, backlog);
-      },
-    });
     // 10 ms .. 60 s: from a clean skip to a stop that hit a long timeout.
     const buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.shutdownSeconds = new client.Histogram({

@@ -11,8 +11,6 @@ export interface KernelSocket {
   listening: boolean;
   /** Connections waiting to be accepted; null where Linux does not report it (unix sockets). */
   queued: number | null;
-  /** The queue's capacity: the backlog of the last listen(2), by vigild or a worker. */
-  backlog: number | null;
 }
 
 const TCP_LISTEN = 0x0a;
@@ -55,9 +53,8 @@ export function scanTcp(table: string, inode: string): KernelSocket | null {
       address: { kind: "tcp", host: hexAddress(addrHex ?? ""), port: parseInt(portHex ?? "0", 16) },
       listening,
       // For a listening socket the kernel puts the accept queue's length in
-      // rx_queue and its capacity in tx_queue.
+      // rx_queue. Its capacity is not there (only netlink's inet_diag has it).
       queued: listening ? parseInt(queues[1] ?? "0", 16) : null,
-      backlog: listening ? parseInt(queues[0] ?? "0", 16) : null,
     };
   }
   return null;
@@ -71,7 +68,6 @@ export function scanUnix(table: string, inode: string): KernelSocket | null {
       address: { kind: "unix", path: cols[7] ?? "" },
       listening: (parseInt(cols[3] ?? "0", 16) & UNIX_LISTENING) !== 0,
       queued: null,
-      backlog: null,
     };
   }
   return null;

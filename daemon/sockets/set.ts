@@ -26,7 +26,6 @@ export interface Lease {
 export interface SocketQueue {
   socket: string;
   queued: number;
-  backlog: number;
 }
 
 export interface SocketChange {
@@ -131,14 +130,14 @@ export class SocketSet {
     this.entries.delete(key);
   }
 
-  /** Accept-queue length and capacity of each configured TCP socket, read from the kernel now. */
+  /** Accept-queue length of each configured TCP socket, read from the kernel now. */
   queued(): SocketQueue[] {
     const out: SocketQueue[] = [];
     for (const entry of this.entries.values()) {
       if (!entry.configured) continue;
       const inode = socketInode(entry.socket.fd);
       const kernel = inode === null ? null : findSocket(inode);
-      if (kernel?.queued != null && kernel.backlog != null) out.push({ socket: entry.name, queued: kernel.queued, backlog: kernel.backlog });
+      if (kernel?.queued != null) out.push({ socket: entry.name, queued: kernel.queued });
     }
     return out;
   }

@@ -44,8 +44,6 @@ const DESIGN: Record<string, MetricContract> = {
   vigil_leaked_processes_total: { type: "counter", labels: { program: PROGRAM } },
   vigil_worker_output_dropped_bytes_total: { type: "counter", labels: { program: PROGRAM } },
   vigil_socket_connections_queued: { type: "gauge", labels: { socket: [] } },
-  // Not in the DESIGN table: the queue's capacity, which a "queue full" alert needs.
-  vigil_socket_backlog: { type: "gauge", labels: { socket: [] } },
 };
 
 /** prom-client's default metrics as vigild registers them (daemon/metrics/defaults.ts). */
