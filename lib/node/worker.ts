@@ -1,400 +1,21 @@
-// The vigil worker client for Node (`import { ready } from "vigil/worker"`).
-// The wire protocol is lib/protocol/README.md; this file is its Node side.
+// The vigil worker client for Node (`import { ready } from "vigil/worker"`),
+// its public API. The wire protocol is lib/protocol/README.md; client.ts is
+// its Node side, listen.ts the sd_listen_fds(3) sockets.
 //
 // Importing this module attaches to vigild when VIGIL_FD is set (and we are
 // on the main thread): it says `hello`, writes a first heartbeat, starts the
 // heartbeat interval, the SIGUSR2 stack dump and the watchdog thread, and
-// reads `shutdown` from the socket. Without VIGIL_FD every call is a no-op.
-//
-// None of the client's handles keeps the process alive: the socket, the
-// heartbeat interval and the watchdog thread are unref'd, and the SIGUSR2
-// listener is unref'd by Node. The exception is the bounded shutdown itself:
-// while handlers run, the handlers timeout is a ref'd timer, so the worker
-// always gets to send `handlers-done` (with `timed_out: true` when a handler's
-// promise cannot settle any more).
+// reads `shutdown` from the socket. Without VIGIL_FD every call is a no-op,
+// except listenFds(), which works the same with or without vigild.
 
-import fs from "node:fs";
-import inspector from "node:inspector";
-import net from "node:net";
-import { Worker, isMainThread } from "node:worker_threads";
-import {
-  ENV,
-  EXIT_SUPERVISOR_GONE,
-  HEARTBEAT_SLOT_BYTES,
-  LineDecoder,
-  MAX_STATUS_CHARS,
-  STACK_DUMP_SIGNAL,
-  encodeWorkerMessage,
-  parseVigilMessage,
-  type ShutdownMessage,
-  type ShutdownReason,
-  type TeardownMode,
-  type WorkerMessage,
-} from "../protocol/index.js";
-import { WD_BEAT, WD_INSPECTOR_BUSY, WD_SLOTS, WD_STOP, type WatchdogData } from "./watchdog.js";
+import { ENV } from "../protocol/index.js";
+import { attach, parseNonNegativeInt, type ShutdownHandler } from "./client.js";
+import { takeListenFds } from "./listen.js";
 
 export type { ShutdownReason, TeardownMode } from "../protocol/index.js";
-
-export const CLIENT_NAME = "node";
-export const CLIENT_VERSION = "0.1.0";
-
-export interface ShutdownInfo {
-  reason: ShutdownReason;
-  teardown: TeardownMode;
-  /** Milliseconds, from the receipt of `shutdown`, until vigild SIGKILLs the process group. */
-  deadlineMs: number;
-}
-
-export type ShutdownHandler = (event: "process_stopping", info: ShutdownInfo) => void | Promise<void>;
-
-/** Used for the watchdog only when vigild passes no heartbeat interval (heartbeats off). */
-const DEFAULT_WATCHDOG_INTERVAL_MS = 1000;
-/** In the skip path, exit even if the last write never completes. */
-const SKIP_EXIT_FALLBACK_MS = 250;
-
-function writeStderr(text: string): void {
-  try {
-    fs.writeSync(2, text);
-  } catch {
-    try {
-      process.stderr.write(text);
-    } catch {
-      // no stderr: nothing to report to
-    }
-  }
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
-  return String(err);
-}
-
-function parseNonNegativeInt(text: string | undefined): number | undefined {
-  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
-  const n = Number(text.trim());
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-// ---------------------------------------------------------------- stack dump
-
-interface ReportHandle {
-  type?: unknown;
-  is_active?: unknown;
-  is_referenced?: unknown;
-  fd?: unknown;
-  repeat?: unknown;
-  firesInMsFromNow?: unknown;
-  signum?: unknown;
-  localEndpoint?: unknown;
-  remoteEndpoint?: unknown;
-  filename?: unknown;
-  loopIdleTimeSeconds?: unknown;
-}
-
-interface ReportShape {
-  javascriptStack?: { message?: unknown; stack?: unknown };
-  libuv?: unknown;
-}
-
-/** libuv handles Node itself always keeps; they say nothing about the app. */
-const INTERNAL_HANDLE_TYPES = new Set(["async", "check", "prepare", "idle"]);
-
-function describeEndpoint(value: unknown): string | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const e = value as Record<string, unknown>;
-  const host = typeof e.ip4 === "string" ? e.ip4 : typeof e.ip6 === "string" ? `[${e.ip6}]` : e.host;
-  return `${String(host)}:${String(e.port)}`;
-}
-
-function describeHandle(h: ReportHandle): string | undefined {
-  const type = typeof h.type === "string" ? h.type : "?";
-  if (INTERNAL_HANDLE_TYPES.has(type)) return undefined;
-  if (type === "loop") {
-    return typeof h.loopIdleTimeSeconds === "number" ? `loop idle ${h.loopIdleTimeSeconds.toFixed(3)} s in total` : undefined;
-  }
-  if (h.is_active !== true) return undefined;
-  const parts = [type, h.is_referenced === true ? "ref" : "unref"];
-  if (typeof h.fd === "number" && h.fd >= 0) parts.push(`fd=${h.fd}`);
-  if (type === "timer") {
-    if (typeof h.repeat === "number") parts.push(`repeat=${h.repeat}`);
-    if (typeof h.firesInMsFromNow === "number") parts.push(`fires_in=${h.firesInMsFromNow}ms`);
-  }
-  if (typeof h.signum === "number") parts.push(`signum=${h.signum}`);
-  const local = describeEndpoint(h.localEndpoint);
-  if (local !== undefined) parts.push(`local=${local}`);
-  const remote = describeEndpoint(h.remoteEndpoint);
-  if (remote !== undefined) parts.push(`remote=${remote}`);
-  if (typeof h.filename === "string") parts.push(`file=${h.filename}`);
-  return parts.join(" ");
-}
-
-/**
- * The SIGUSR2 dump: the JavaScript stack at the point the handler runs, the
- * active libuv handles and Node's active resources (what keeps the loop
- * alive, what it is waiting for). A handler runs only when the loop is not
- * blocked; a blocked loop is the watchdog's job.
- */
-export function formatStackDump(): string {
-  const lines: string[] = [];
-  const reportApi = process.report as typeof process.report & { excludeNetwork?: boolean };
-  const excludeNetwork = reportApi.excludeNetwork;
-  try {
-    // No reverse DNS of socket endpoints while taking the report.
-    if (excludeNetwork !== undefined) reportApi.excludeNetwork = true;
-    const report = reportApi.getReport() as ReportShape;
-    const js = report.javascriptStack;
-    lines.push("javascript stack:");
-    const stack = js !== undefined && Array.isArray(js.stack) ? js.stack : [];
-    // Our own frames (this handler, the report call) say nothing: drop them.
-    const frames = stack.filter(
-      (f): f is string => typeof f === "string" && !f.includes(import.meta.url) && !f.includes("node:internal/process/report"),
-    );
-    for (const frame of frames) lines.push(`  ${frame.trim()}`);
-    if (frames.length === 0) lines.push("  (none below the signal handler: the event loop was idle, waiting)");
-    lines.push("libuv handles (active):");
-    const handles = Array.isArray(report.libuv) ? (report.libuv as unknown[]) : [];
-    for (const handle of handles) {
-      if (typeof handle !== "object" || handle === null) continue;
-      const line = describeHandle(handle as ReportHandle);
-      if (line !== undefined) lines.push(`  ${line}`);
-    }
-  } catch (err) {
-    lines.push(`diagnostic report failed: ${err instanceof Error ? err.message : String(err)}`);
-  } finally {
-    if (excludeNetwork !== undefined) reportApi.excludeNetwork = excludeNetwork;
-  }
-  const counts = new Map<string, number>();
-  for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
-  const resources = [...counts].map(([name, n]) => (n > 1 ? `${name} x${n}` : name)).join(", ");
-  lines.push(`keeping the process alive: ${resources === "" ? "nothing" : resources}`);
-  return `vigil: stack dump (${STACK_DUMP_SIGNAL}) pid=${process.pid}\n${lines.map((l) => `  ${l}\n`).join("")}`;
-}
-
-// ---------------------------------------------------------------- client
-
-type Phase = "running" | "handlers" | "exiting" | "teardown";
-
-interface Heartbeat {
-  fd: number;
-  position: number;
-  buffer: Buffer;
-}
-
-class Client {
-  private readonly socket: net.Socket;
-  private readonly decoder = new LineDecoder();
-  private readonly handlers: ShutdownHandler[] = [];
-  private readonly heartbeat: Heartbeat | undefined;
-  private readonly interval: NodeJS.Timeout;
-  private readonly shared: Int32Array | undefined;
-  private watchdog: Worker | undefined;
-  private phase: Phase = "running";
-  private readySent = false;
-  private heartbeatFailed = false;
-
-  constructor(fd: number, heartbeatFd: number | undefined, slot: number | undefined, intervalMs: number) {
-    this.socket = new net.Socket({ fd, readable: true, writable: true });
-    this.socket.unref();
-    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.socket.on("end", () => this.supervisorGone());
-    this.socket.on("error", () => this.supervisorGone());
-    this.send({ type: "hello", client: CLIENT_NAME, version: CLIENT_VERSION });
-
-    if (heartbeatFd !== undefined && slot !== undefined) {
-      this.heartbeat = { fd: heartbeatFd, position: slot * HEARTBEAT_SLOT_BYTES, buffer: Buffer.alloc(HEARTBEAT_SLOT_BYTES) };
-    }
-    if (typeof SharedArrayBuffer === "function") {
-      this.shared = new Int32Array(new SharedArrayBuffer(WD_SLOTS * Int32Array.BYTES_PER_ELEMENT));
-    }
-    this.beat();
-    this.interval = setInterval(() => this.beat(), intervalMs);
-    this.interval.unref();
-    this.startWatchdog(intervalMs);
-    process.on(STACK_DUMP_SIGNAL, () => writeStderr(formatStackDump()));
-  }
-
-  private startWatchdog(intervalMs: number): void {
-    if (this.shared === undefined) return;
-    const data: WatchdogData = { vigilWatchdog: true, sab: this.shared.buffer as SharedArrayBuffer, intervalMs };
-    try {
-      const worker = new Worker(new URL("./watchdog.js", import.meta.url), {
-        workerData: data,
-        name: "vigil-watchdog",
-        // Not the app's preloads (--require/--import) nor its flags.
-        execArgv: [],
-        stdin: false,
-        resourceLimits: { maxOldGenerationSizeMb: 64 },
-      });
-      worker.unref();
-      // An unhandled 'error' on a Worker would crash the app: report it instead.
-      worker.on("error", (err) => writeStderr(`vigil: watchdog failed: ${describeError(err)}\n`));
-      worker.on("exit", () => {
-        if (this.watchdog === worker) this.watchdog = undefined;
-      });
-      this.watchdog = worker;
-    } catch (err) {
-      writeStderr(`vigil: watchdog not started: ${describeError(err)}\n`);
-    }
-  }
-
-  private stopWatchdog(): void {
-    if (this.shared !== undefined) {
-      Atomics.store(this.shared, WD_STOP, 1);
-      Atomics.notify(this.shared, WD_BEAT);
-    }
-    // The thread returns by itself on the stop flag; it is unref'd either way.
-    this.watchdog = undefined;
-  }
-
-  private beat(): void {
-    const hb = this.heartbeat;
-    if (hb !== undefined && !this.heartbeatFailed) {
-      hb.buffer.writeBigUInt64LE(process.hrtime.bigint());
-      try {
-        fs.writeSync(hb.fd, hb.buffer, 0, HEARTBEAT_SLOT_BYTES, hb.position); // one pwrite
-      } catch (err) {
-        this.heartbeatFailed = true;
-        writeStderr(`vigil: heartbeat write failed, heartbeats stop: ${err instanceof Error ? err.message : String(err)}\n`);
-      }
-    }
-    if (this.shared !== undefined) {
-      Atomics.store(this.shared, WD_INSPECTOR_BUSY, inspector.url() === undefined ? 0 : 1);
-      Atomics.add(this.shared, WD_BEAT, 1);
-      Atomics.notify(this.shared, WD_BEAT);
-    }
-  }
-
-  send(message: WorkerMessage, done?: (err?: Error | null) => void): void {
-    if (this.socket.destroyed || !this.socket.writable) {
-      done?.(new Error("socket closed"));
-      return;
-    }
-    this.socket.write(encodeWorkerMessage(message), done);
-  }
-
-  ready(): void {
-    if (this.readySent || this.phase === "teardown") return;
-    this.readySent = true;
-    this.send({ type: "ready" });
-  }
-
-  status(text: string): void {
-    if (this.phase === "teardown" || this.phase === "exiting") return;
-    this.send({ type: "status", text: String(text).slice(0, MAX_STATUS_CHARS) });
-  }
-
-  subscribe(handler: ShutdownHandler): void {
-    if (typeof handler !== "function") throw new TypeError("vigil: subscribeShutdown needs a function");
-    this.handlers.push(handler);
-  }
-
-  private onData(chunk: Buffer): void {
-    for (const decoded of this.decoder.push(chunk)) {
-      if (decoded.kind === "oversized") {
-        writeStderr(`vigil: protocol error from supervisor: line of ${decoded.bytes} bytes ignored\n`);
-        continue;
-      }
-      const parsed = parseVigilMessage(decoded.line);
-      if (!parsed.ok) {
-        writeStderr(`vigil: protocol error from supervisor: ${parsed.error}\n`);
-        continue;
-      }
-      void this.onShutdown(parsed.message);
-    }
-  }
-
-  private supervisorGone(): void {
-    // In teardown the socket is ours to close; while exiting we leave anyway.
-    if (this.phase === "teardown" || this.phase === "exiting") return;
-    this.phase = "exiting";
-    writeStderr("vigil: supervisor gone, exiting\n");
-    process.exit(EXIT_SUPERVISOR_GONE);
-  }
-
-  /**
-   * Calls every handler at once, in subscription order, and waits for all of
-   * them (in parallel) for at most handlersTimeoutMs. Returns true on timeout.
-   */
-  private async runHandlers(info: ShutdownInfo, timeoutMs: number): Promise<boolean> {
-    const runs = this.handlers.map(async (handler) => {
-      try {
-        await handler("process_stopping", { ...info });
-      } catch (err) {
-        writeStderr(`vigil: shutdown handler failed: ${describeError(err)}\n`);
-      }
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeoutMs); // ref'd on purpose, see the top
-    });
-    try {
-      return await Promise.race([Promise.all(runs).then(() => false), timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private async onShutdown(message: ShutdownMessage): Promise<void> {
-    if (this.phase !== "running") return; // one shutdown is enough
-    this.phase = "handlers";
-    const info: ShutdownInfo = { reason: message.reason, teardown: message.teardown, deadlineMs: message.deadlineMs };
-    const timedOut = await this.runHandlers(info, message.handlersTimeoutMs);
-    if (this.phase !== "handlers") return; // supervisor gone meanwhile
-    if (message.teardown === "skip") {
-      this.phase = "exiting";
-      const exit = (): void => process.exit(0);
-      setTimeout(exit, SKIP_EXIT_FALLBACK_MS).unref();
-      this.send({ type: "handlers-done", timedOut }, exit);
-      return;
-    }
-    this.send({ type: "handlers-done", timedOut });
-    this.send({ type: "teardown" });
-    this.phase = "teardown";
-    this.detach();
-  }
-
-  /** Closes every handle of the client so that the event loop can drain. */
-  private detach(): void {
-    clearInterval(this.interval);
-    this.stopWatchdog();
-    // end() flushes what is queued, then we drop the descriptor.
-    this.socket.end(() => this.socket.destroy());
-  }
-}
-
-// ---------------------------------------------------------------- attach
-
-const CLIENT_KEY = Symbol.for("vigil.worker.client");
-type ClientHolder = { [CLIENT_KEY]?: Client };
-
-function attach(): Client | undefined {
-  // A second copy of this module (two installs, or ESM and CJS) shares the client.
-  const holder = globalThis as ClientHolder;
-  const existing = holder[CLIENT_KEY];
-  if (existing !== undefined) return existing;
-  if (!isMainThread) return undefined; // worker threads of the app do not attach
-  const fd = parseNonNegativeInt(process.env[ENV.fd]);
-  if (fd === undefined) return undefined;
-  try {
-    if (!fs.fstatSync(fd).isSocket()) {
-      writeStderr(`vigil: ${ENV.fd}=${fd} is not a socket, not attaching\n`);
-      return undefined;
-    }
-  } catch (err) {
-    writeStderr(`vigil: ${ENV.fd}=${fd} unusable (${err instanceof Error ? err.message : String(err)}), not attaching\n`);
-    return undefined;
-  }
-  const heartbeatFd = parseNonNegativeInt(process.env[ENV.heartbeatFd]);
-  const slot = parseNonNegativeInt(process.env[ENV.heartbeatSlot]);
-  const interval = parseNonNegativeInt(process.env[ENV.heartbeatIntervalMs]);
-  const intervalMs = interval !== undefined && interval > 0 ? interval : DEFAULT_WATCHDOG_INTERVAL_MS;
-  // The descriptors are ours now: child processes (cluster.fork, a spawned
-  // node) inherit the descriptors but must not attach to them too.
-  for (const name of [ENV.fd, ENV.heartbeatFd, ENV.heartbeatSlot, ENV.heartbeatIntervalMs]) delete process.env[name];
-  const client = new Client(fd, heartbeatFd, slot, intervalMs);
-  holder[CLIENT_KEY] = client;
-  return client;
-}
+export type { ShutdownHandler, ShutdownInfo } from "./client.js";
+export { CLIENT_NAME, CLIENT_VERSION } from "./version.js";
+export { formatStackDump } from "./stackdump.js";
 
 const client = attach();
 
@@ -405,12 +26,12 @@ export const program: string | undefined = process.env[ENV.program];
 /** This worker's 0-based instance number (VIGIL_WORKER), if any. */
 export const worker: number | undefined = parseNonNegativeInt(process.env[ENV.worker]);
 
-/** Tells vigild the worker can do its job (sent once). */
+/** Tells vigild the worker can do its job (sent once; outside vigil a no-op). */
 export function ready(): void {
   client?.ready();
 }
 
-/** Free text for `vigilctl status` (at most 1024 characters are kept). */
+/** Free text for `vigilctl status` (at most 1024 characters are kept; outside vigil a no-op). */
 export function status(text: string): void {
   client?.status(text);
 }
@@ -420,8 +41,24 @@ export function status(text: string): void {
  * subscription order, and run in parallel; vigil waits for all of them for at
  * most `handlers_timeout_ms`. A handler that throws or rejects is reported on
  * stderr and does not stop the others. Handlers subscribed after the shutdown
- * began are not called.
+ * began are not called. Returns the function that unsubscribes it. Outside
+ * vigil the handler is never called.
  */
-export function subscribeShutdown(handler: ShutdownHandler): void {
-  client?.subscribe(handler);
+export function subscribeShutdown(handler: ShutdownHandler): () => void {
+  if (client === undefined) return () => {};
+  return client.subscribe(handler);
+}
+
+/**
+ * The listening sockets passed by sd_listen_fds(3)'s rules (a program's
+ * `sockets:` in vigild, or systemd socket activation), as name -> fd, ready
+ * for `server.listen({ fd })`. Empty unless LISTEN_PID is this process's pid.
+ * A socket without a name is "unknown" (systemd's default); a name that
+ * repeats gets ":2", ":3", ... from its second fd on. The first call removes
+ * LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from process.env, so child
+ * processes do not mistake them; later calls return the same fds. Works the
+ * same with or without vigild.
+ */
+export function listenFds(): Record<string, number> {
+  return takeListenFds();
 }

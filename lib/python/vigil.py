@@ -18,20 +18,33 @@ is a harmless no-op, so an application runs unchanged without a supervisor.
 
 On a destroy teardown the main thread is made to leave with SystemExit(0)
 through a SIGTERM handler installed at import, so the interpreter's own
-teardown (non-daemon threads, atexit) runs and vigild measures it. That
-handler is only installed when vigil is imported from the main thread and
-SIGTERM still has its default action; otherwise the client falls back to
+teardown (non-daemon threads, atexit) runs and vigild measures it. Any other
+SIGTERM (kill, systemd, a plain `shutdown.signal`) keeps its default meaning:
+the worker dies by the signal, so `restart: on-failure` sees a killed worker.
+That handler is only installed when vigil is imported from the main thread
+and SIGTERM still has its default action; otherwise the client falls back to
 _thread.interrupt_main(), i.e. KeyboardInterrupt (or the application's SIGINT
 handler), which a main thread blocked in a C call (time.sleep, accept) only
 sees once that call returns.
 
+Messages to vigild never block the calling thread: a message the socket
+cannot take at once waits in memory for a writer thread (only the latest
+status is kept), and a stall is reported once on stderr.
+
+listen_sockets() returns the listening sockets passed by sd_listen_fds(3)'s
+rules, whether vigild or systemd passed them.
+
 Standard library only; Python 3.9 or later.
 """
 
+from __future__ import annotations
+
 import _thread
+import atexit
 import faulthandler
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -40,17 +53,29 @@ import sys
 import threading
 import time
 import traceback
+from typing import Callable, Dict, List, Optional, Tuple
 
-__all__ = ["ready", "status", "subscribe_shutdown", "attached", "program", "worker"]
+__all__ = ["ready", "status", "subscribe_shutdown", "listen_sockets", "attached", "program", "worker"]
 __version__ = "0.1.0"
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_STATUS_CHARS = 1024
 EXIT_SUPERVISOR_GONE = 70
 TEARDOWN_MODES = ("destroy", "skip")
+#: sd_listen_fds(3): the first passed socket is fd 3.
+SD_LISTEN_FDS_START = 3
+LISTEN_ENV = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+#: systemd's name for a socket without FileDescriptorName=.
+DEFAULT_SOCKET_NAME = "unknown"
+#: After this long without vigild reading its socket, say so once on stderr.
+SEND_STALL_WARN_S = 1.0
+#: At interpreter exit, wait at most this long for messages not yet sent.
+EXIT_FLUSH_S = 1.0
+
+ShutdownHandler = Callable[..., object]
 
 
-def _int_env(name):
+def _int_env(name: str) -> Optional[int]:
     try:
         return int(os.environ[name])
     except (KeyError, ValueError):
@@ -64,36 +89,137 @@ attached = False
 program = os.environ.get("VIGIL_PROGRAM")
 worker = _int_env("VIGIL_WORKER")
 
-_sock = None
-_heartbeat_fd = None
-_send_lock = threading.Lock()  # lines from several threads must not interleave
+_sock: Optional[socket.socket] = None
+_heartbeat_fd: Optional[int] = None
+# Guards the outbox and the direct send, so lines from several threads never
+# interleave. Held only for non-blocking work: no application thread waits
+# on vigild through it.
+_send_lock = threading.Lock()
+_outbox_changed = threading.Condition(_send_lock)
+# Lines the socket could not take at once, for the writer thread: (type, bytes);
+# type "" marks the tail of a line already partly sent, which must go first.
+_outbox: List[Tuple[str, bytes]] = []
+_writer_busy = False
+_send_failed = False
+_stall_warned = False
+_ready_lock = threading.Lock()
+_ready_sent = False
 _stop_beating = threading.Event()  # only ever set to stop beats from outside (tests)
-_handlers = []
+_handlers: List[ShutdownHandler] = []
 _shutdown_started = False
+_listen_lock = threading.Lock()
+_listened: Optional[Dict[str, socket.socket]] = None
 
 
-def ready():
-    """Tell vigild the worker can do its job."""
+def ready() -> None:
+    """Tell vigild the worker can do its job.
+
+    Sent once: later calls do nothing. Outside vigil, a no-op.
+    """
+    global _ready_sent
+    with _ready_lock:
+        if _ready_sent:
+            return
+        _ready_sent = True
     _send({"type": "ready"})
 
 
-def status(text):
-    """Set the free text shown by ``vigilctl status``."""
+def status(text: str) -> None:
+    """Set the free text shown by ``vigilctl status`` (at most 1024 characters).
+
+    Never blocks: while vigild does not read, only the latest text is kept.
+    Outside vigil, a no-op.
+    """
     _send({"type": "status", "text": str(text)[:MAX_STATUS_CHARS]})
 
 
-def subscribe_shutdown(handler):
+def subscribe_shutdown(handler: ShutdownHandler) -> None:
     """Call ``handler("process_stopping", reason=, teardown=, deadline=)`` on shutdown.
 
     Handlers run in subscription order in one thread, and together get at
     most the program's handlers_timeout; then teardown goes on without them.
+    A handler that raises is reported with its traceback on stderr and the
+    next one still runs. Outside vigil the handler is kept but never called.
     """
     if not callable(handler):
         raise TypeError("vigil.subscribe_shutdown() needs a callable")
     _handlers.append(handler)
 
 
-def _warn(text):
+def listen_sockets() -> Dict[str, socket.socket]:
+    """The listening sockets passed by sd_listen_fds(3)'s rules, by name.
+
+    vigild (a program's ``sockets:``) and systemd socket activation pass them
+    alike: fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID; this
+    works with or without vigild. They are only this process's when
+    LISTEN_PID is its pid: otherwise, or without LISTEN_FDS, the result is
+    empty. A socket without a name is ``"unknown"`` (systemd's default); a
+    name that repeats gets ``:2``, ``:3``, ... from its second socket on (a
+    name can hold no ``:``, so no real name is shadowed), and the dict keeps
+    the fds' order. A descriptor that is not a socket is skipped with a line
+    on stderr.
+
+    The first call takes the descriptors: it sets close-on-exec on them and
+    removes LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from os.environ, so
+    child processes neither inherit nor mistake them. Later calls return the
+    same socket objects (a forked child keeps them too). The sockets are
+    shared with the other instances, so their blocking mode is left as it
+    was passed; the objects report it (getblocking()).
+    """
+    global _listened
+    with _listen_lock:
+        if _listened is None:
+            _listened = _take_listen_fds()
+        return dict(_listened)
+
+
+def _take_listen_fds() -> Dict[str, socket.socket]:
+    pid_text, count_text, names_text = (os.environ.get(name) for name in LISTEN_ENV)
+    for name in LISTEN_ENV:
+        os.environ.pop(name, None)
+    if pid_text is None or count_text is None:
+        return {}
+    try:
+        pid, count = int(pid_text), int(count_text)
+    except ValueError:
+        _warn("LISTEN_PID=%.40r LISTEN_FDS=%.40r are not numbers, ignoring them" % (pid_text, count_text))
+        return {}
+    if pid != os.getpid() or count == 0:
+        return {}
+    if count < 0:
+        _warn("LISTEN_FDS=%d is negative, ignoring it" % count)
+        return {}
+    fds = range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count)
+    for fd in fds:
+        try:
+            os.set_inheritable(fd, False)
+        except OSError as error:
+            _warn("LISTEN_FDS=%d but fd %d: %s, ignoring the sockets" % (count, fd, error.strerror))
+            return {}
+    names = names_text.split(":") if names_text else []
+    if not names:
+        names = [DEFAULT_SOCKET_NAME] * count
+    elif len(names) != count:
+        _warn("LISTEN_FDNAMES has %d names for LISTEN_FDS=%d, ignoring the sockets" % (len(names), count))
+        return {}
+    result: Dict[str, socket.socket] = {}
+    seen: Dict[str, int] = {}
+    for fd, name in zip(fds, names):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as error:
+            _warn("listening fd %d (%s) is not a socket (%s), skipping it" % (fd, name, error.strerror))
+            continue
+        if not os.get_blocking(fd):
+            # The object assumes blocking; make it say what the kernel does
+            # (O_NONBLOCK is already set: this changes nothing for others).
+            sock.setblocking(False)
+        seen[name] = seen.get(name, 0) + 1
+        result[name if seen[name] == 1 else "%s:%d" % (name, seen[name])] = sock
+    return result
+
+
+def _warn(text: str) -> None:
     # os.write, not sys.stderr: this must work from any thread whatever state
     # the application left sys.stderr in.
     try:
@@ -102,19 +228,100 @@ def _warn(text):
         pass
 
 
-def _send(message):
+def _send(message: dict) -> None:
+    """Sends at once if the socket takes the line, else leaves it to the writer thread."""
+    global _send_failed
     sock = _sock
     if sock is None:
         return
-    data = (json.dumps(message, separators=(",", ":")) + "\n").encode("utf-8")
+    kind = message["type"]
+    line = (json.dumps(message, separators=(",", ":")) + "\n").encode("utf-8")
     with _send_lock:
+        if _send_failed:
+            return
+        if _outbox or _writer_busy:
+            _enqueue(kind, line)
+            return
         try:
-            sock.sendall(data)
+            sent = sock.send(line, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
         except OSError:
-            pass  # vigild is gone; the reader sees end of file and exits
+            _send_failed = True  # vigild is gone; the reader sees end of file and exits
+            return
+        if sent < len(line):
+            _enqueue("" if sent else kind, line[sent:])
 
 
-def _flush_std_streams():
+def _enqueue(kind: str, line: bytes) -> None:
+    # Called with _send_lock held. Statuses replace each other: while vigild
+    # does not read, memory stays bounded and it gets the latest text.
+    if kind == "status":
+        for index, (queued, _) in enumerate(_outbox):
+            if queued == "status":
+                _outbox[index] = (kind, line)
+                return
+    _outbox.append((kind, line))
+    _outbox_changed.notify_all()
+
+
+def _writer_loop(sock: socket.socket) -> None:
+    global _writer_busy, _send_failed
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLOUT)
+    while True:
+        with _send_lock:
+            while not _outbox:
+                _outbox_changed.wait()
+            data = b"".join(line for _, line in _outbox)
+            _outbox.clear()
+            _writer_busy = True
+        written = _write_all(sock, poller, data)
+        with _send_lock:
+            _writer_busy = False
+            if not written:
+                _send_failed = True
+                _outbox.clear()
+            _outbox_changed.notify_all()
+        if not written:
+            return
+
+
+def _write_all(sock: socket.socket, poller: select.poll, data: bytes) -> bool:
+    global _stall_warned
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view, socket.MSG_DONTWAIT):]
+            continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        if _stall_warned:
+            poller.poll()
+        elif not poller.poll(int(SEND_STALL_WARN_S * 1000)):
+            _stall_warned = True
+            _warn("vigild has not read its socket for %.0f s; messages wait in memory"
+                  " (only the latest status is kept)" % SEND_STALL_WARN_S)
+    return True
+
+
+def _flush(timeout: float) -> bool:
+    """Waits at most ``timeout`` seconds for the writer thread to send everything."""
+    if _sock is None:
+        return True
+    deadline = time.monotonic() + timeout
+    with _send_lock:
+        while (_outbox or _writer_busy) and not _send_failed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            _outbox_changed.wait(left)
+    return True
+
+
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -122,7 +329,7 @@ def _flush_std_streams():
             pass
 
 
-def _heartbeat_loop(fd, offset, interval):
+def _heartbeat_loop(fd: int, offset: int, interval: float) -> None:
     # Event.wait releases the GIL while it waits, so this thread beats on while
     # the main thread is blocked in Python or in I/O, and stops only when some
     # code holds the GIL without letting go: exactly the hang vigild looks for.
@@ -136,13 +343,13 @@ def _heartbeat_loop(fd, offset, interval):
             return
 
 
-def _supervisor_gone():
+def _supervisor_gone() -> None:
     _flush_std_streams()
     _warn("supervisor gone, exiting")
     os._exit(EXIT_SUPERVISOR_GONE)
 
 
-def _reader_loop(sock):
+def _reader_loop(sock: socket.socket) -> None:
     pending = bytearray()
     discarding = False  # inside an over-long line: drop bytes up to its newline
     while True:
@@ -170,11 +377,11 @@ def _reader_loop(sock):
                 _handle_line(line)
 
 
-def _is_number(value):
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
-def _handle_line(line):
+def _handle_line(line: bytes) -> None:
     global _shutdown_started
     try:
         message = json.loads(line.decode("utf-8"))
@@ -207,17 +414,16 @@ def _handle_line(line):
     ).start()
 
 
-def _run_handlers(reason, teardown, deadline_at):
+def _run_handlers(reason: str, teardown: str, deadline_at: float) -> None:
     for handler in list(_handlers):
         try:
             handler("process_stopping", reason=reason, teardown=teardown,
                     deadline=max(0.0, deadline_at - time.monotonic()))
         except BaseException:
-            _warn("shutdown handler %r failed:" % (handler,))
-            traceback.print_exc()
+            _warn("shutdown handler %r failed:\n%s" % (handler, traceback.format_exc().rstrip("\n")))
 
 
-def _shut_down(reason, teardown, handlers_until, deadline_at):
+def _shut_down(reason: str, teardown: str, handlers_until: float, deadline_at: float) -> None:
     # Daemon thread: a handler that never returns must not hold up teardown.
     runner = threading.Thread(target=_run_handlers, args=(reason, teardown, deadline_at),
                               name="vigil-handlers", daemon=True)
@@ -225,17 +431,24 @@ def _shut_down(reason, teardown, handlers_until, deadline_at):
     runner.join(max(0.0, handlers_until - time.monotonic()))
     _send({"type": "handlers-done", "timed_out": runner.is_alive()})
     if teardown == "skip":
+        _flush(max(0.0, deadline_at - time.monotonic()))
         _flush_std_streams()
         os._exit(0)  # skip means no interpreter teardown: no atexit, no thread joins
     _send({"type": "teardown"})
+    _flush(max(0.0, deadline_at - time.monotonic()))
     _leave_main_thread()
 
 
-def _on_sigterm(signum, frame):
-    raise SystemExit(0)
+def _on_sigterm(signum: int, frame: object) -> None:
+    if _shutdown_started:
+        raise SystemExit(0)  # vigild's stop: leave through the interpreter's teardown
+    # Any other SIGTERM keeps its default meaning: die by the signal, so a
+    # supervisor sees a killed worker and no `except SystemExit` swallows it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _leave_main_thread():
+def _leave_main_thread() -> None:
     main = threading.main_thread()
     if not main.is_alive():
         return  # main already returned: the interpreter is in its teardown
@@ -247,12 +460,18 @@ def _leave_main_thread():
         _thread.interrupt_main()
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     # A forked child has neither of our threads and is not the worker vigild
-    # knows: it must not speak for its parent, nor keep the descriptors.
-    global attached, _sock, _heartbeat_fd
+    # knows: it must not speak for its parent, nor keep the descriptors. The
+    # listening sockets stay: pre-fork servers share them on purpose.
+    global attached, _sock, _heartbeat_fd, _send_lock, _outbox_changed, _writer_busy
     attached = False
     sock, _sock = _sock, None
+    # The parent's writer may have held the lock at the fork.
+    _send_lock = threading.Lock()
+    _outbox_changed = threading.Condition(_send_lock)
+    _outbox.clear()
+    _writer_busy = False
     if sock is not None:
         sock.close()  # close, not shutdown: the parent's end stays connected
     if _heartbeat_fd is not None:
@@ -263,7 +482,7 @@ def _after_fork_in_child():
         _heartbeat_fd = None
 
 
-def _attach():
+def _attach() -> None:
     global attached, _sock, _heartbeat_fd
     fd = _int_env("VIGIL_FD")
     if fd is None:
@@ -277,7 +496,7 @@ def _attach():
         return
     # Only this process is the worker: children must neither inherit the
     # descriptors nor be told about them, or a child importing vigil would
-    # take whatever its own fd 3 is for vigild's socket.
+    # take whatever its own descriptor of that number is for vigild's socket.
     hb_fd = _int_env("VIGIL_HEARTBEAT_FD")
     hb_slot = _int_env("VIGIL_HEARTBEAT_SLOT")
     hb_interval_ms = _int_env("VIGIL_HEARTBEAT_INTERVAL_MS") or 1000
@@ -286,10 +505,13 @@ def _attach():
         os.environ.pop(name, None)
     os.set_inheritable(fd, False)
     sock = socket.socket(fileno=fd)
-    sock.setblocking(True)  # libuv may hand it over non-blocking
+    sock.setblocking(True)  # libuv may hand it over non-blocking; sends use MSG_DONTWAIT
     _sock = sock
     attached = True
     os.register_at_fork(after_in_child=_after_fork_in_child)
+    threading.Thread(target=_writer_loop, args=(sock,), name="vigil-writer", daemon=True).start()
+    # Registered first, so it runs after the application's own atexit functions.
+    atexit.register(_flush, EXIT_FLUSH_S)
     _send({"type": "hello", "client": "python", "version": __version__})
 
     if hb_fd is not None and hb_slot is not None and hb_slot >= 0:

@@ -26,6 +26,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..", "..", "..");
 const fixturesDir = path.join(repoRoot, "test", "fixtures", "workers");
 const clientModule = path.join(repoRoot, "dist", "lib", "node", "worker.js");
+const PKG_VERSION = (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 
 const SLOT = 2;
 const SLOTS = 4;
@@ -271,7 +272,7 @@ describe("Node worker client (vigil/worker)", function () {
     const w = run("node_ok.mjs", ["--status", "warming up"]);
     await w.started();
     await w.waitForMessage("status");
-    expect(w.messages[0]?.message).to.deep.equal({ type: "hello", client: "node", version: "0.1.0" });
+    expect(w.messages[0]?.message).to.deep.equal({ type: "hello", client: "node", version: PKG_VERSION });
     expect(w.types().slice(0, 3)).to.deep.equal(["hello", "ready", "status"]);
     expect(w.messages[2]?.message).to.deep.equal({ type: "status", text: "warming up" });
     expect(w.protocolErrors).to.deep.equal([]);
@@ -463,6 +464,40 @@ describe("Node worker client (vigil/worker)", function () {
     await w.waitForStdout("env=");
     await w.waitForExit(2000);
     expect(w.stdout).to.include("env=VIGIL_PROGRAM,VIGIL_TEARDOWN,VIGIL_WORKER\n");
+  });
+
+  it("says the version of the package.json two levels above dist/, as `make install` lays it out", async function () {
+    const pkg = fs.mkdtempSync(path.join(os.tmpdir(), "vigil-pkg-"));
+    try {
+      fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ name: "vigil", version: "9.8.7-test", type: "module" }));
+      for (const dir of ["node", "protocol"]) {
+        fs.cpSync(path.join(repoRoot, "dist", "lib", dir), path.join(pkg, "dist", "lib", dir), { recursive: true });
+      }
+      const code = `import { ready } from ${JSON.stringify(pathToFileURL(path.join(pkg, "dist", "lib", "node", "worker.js")).href)}; ready();`;
+      const w = run("-e", [code], { nodeArgs: ["--input-type=module"] });
+      await w.waitForMessage("ready");
+      expect(w.messages[0]?.message).to.deep.equal({ type: "hello", client: "node", version: "9.8.7-test" });
+      expect((await w.waitForExit(2000)).code).to.equal(0);
+    } finally {
+      fs.rmSync(pkg, { recursive: true, force: true });
+    }
+  });
+
+  it("subscribeShutdown returns its unsubscribe: that handler is not called, the others are", async function () {
+    const code = `import { ready, subscribeShutdown } from ${JSON.stringify(pathToFileURL(clientModule).href)};
+      const keep = setInterval(() => {}, 1000);
+      const first = () => console.log("first ran");
+      const off = subscribeShutdown(first);
+      subscribeShutdown(first);
+      subscribeShutdown(() => { clearInterval(keep); console.log("last ran"); });
+      off(); off();
+      console.log("fixture inline pid=" + process.pid); ready();`;
+    const w = run("-e", [code], { nodeArgs: ["--input-type=module"] });
+    await w.waitForMessage("ready");
+    w.sendShutdown("stop", "destroy");
+    expect((await w.waitForExit(3000)).code).to.equal(0);
+    // The same function subscribed twice: unsubscribing one leaves the other.
+    expect(w.stdout.split("\n").filter((l) => l.endsWith(" ran"))).to.deep.equal(["first ran", "last ran"]);
   });
 
   describe("outside vigil (no VIGIL_FD)", function () {

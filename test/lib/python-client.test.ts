@@ -40,6 +40,7 @@ const PYTHON = process.env.VIGIL_TEST_PYTHON || "python3";
 const SLOT = 1;
 const SLOTS = 4;
 const INTERVAL_MS = 100;
+const PKG_VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const msSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
@@ -275,7 +276,7 @@ describe(`Python client lib/python/vigil.py (${PYTHON})`, function () {
     await w.stdoutMatch(/^fixture py_ok pid=(\d+)$/m);
     await w.message("ready");
     expect(w.messages.slice(0, 2)).to.deep.equal([
-      { type: "hello", client: "python", version: "0.1.0" },
+      { type: "hello", client: "python", version: PKG_VERSION },
       { type: "ready" },
     ]);
     const first = w.heartbeat();
@@ -429,7 +430,7 @@ describe(`Python client lib/python/vigil.py (${PYTHON})`, function () {
     expect(w.protocolErrors).to.have.length(7);
     expect(w.protocolErrors.filter((e) => e.startsWith("oversized"))).to.have.length(1);
     expect(w.messages).to.deep.equal([
-      { type: "hello", client: "python", version: "0.1.0" },
+      { type: "hello", client: "python", version: PKG_VERSION },
       { type: "ready" },
       { type: "status", text: "bad UTF-8 \ufffd\ufffd inside" },
       { type: "status", text: "after garbage" },
@@ -495,6 +496,55 @@ describe(`Python client lib/python/vigil.py (${PYTHON})`, function () {
     expect(off.stderr).to.equal("");
     expect(notSocket.stdout).to.equal("False None None\n");
     expect(notSocket.stderr).to.equal("vigil: VIGIL_FD=9 is not an open socket, running unsupervised\n");
+  });
+
+  it("a SIGTERM from outside kills the worker by the signal, even when the application catches SystemExit", async () => {
+    const w = start("py_ok.py", "--swallow-exit", "--handler");
+    await w.message("ready");
+    process.kill(w.pid, "SIGTERM");
+    const exit = await w.finished();
+    expect(exit, w.describe()).to.include({ code: null, signal: "SIGTERM" });
+    expect(w.stdout).to.not.include("SystemExit swallowed");
+    expect(w.stdout).to.not.include("handler ran");
+    expect(w.messages.map((m) => m.type)).to.deep.equal(["hello", "ready"]);
+  });
+
+  it("while vigild does not read, status() never blocks; the stall is said once and the latest status arrives later", async () => {
+    const w = start("py_ok.py", "--spam", "3000");
+    w.socket!.pause(); // vigild stops reading: the socket's buffer (some 200 KiB) fills with the 3 MB of statuses
+    const done = await w.stdoutMatch(/^spam done in (\S+) s$/m, 5000);
+    expect(Number(done[1]), "seconds for 3000 status() calls").to.be.below(3);
+    await w.stderrMatch(/^vigil: vigild has not read its socket for 1 s; messages wait in memory \(only the latest status is kept\)$/m);
+    w.socket!.resume();
+    await w.waitFor("the last status", () => w.messages.find((m) => m.type === "status" && m.text.startsWith("spam 2999 ")));
+    const statuses = w.messages.filter((m) => m.type === "status");
+    expect(statuses.length, "statuses received (the waiting ones were replaced)").to.be.below(3000);
+    expect(w.messages.slice(0, 2).map((m) => m.type)).to.deep.equal(["hello", "ready"]);
+    expect(w.protocolErrors).to.deep.equal([]);
+    // It still works, and said it once.
+    w.shutdown({ teardown: "skip" });
+    expect((await w.exited()).code).to.equal(0);
+    await w.finished();
+    expect(w.stderr.match(/^vigil: /gm)).to.have.length(1);
+  });
+
+  it("ready() is sent once however often it is called", async () => {
+    const code = [
+      "import sys",
+      `sys.path.insert(0, ${JSON.stringify(PYTHON_LIB)})`,
+      "import vigil",
+      "vigil.ready()",
+      "vigil.ready()",
+      "vigil.status('after')",
+      "vigil.ready()",
+    ].join("\n");
+    const w = new Worker(["-c", code], { protocol: true });
+    expect((await w.finished()).code, w.describe()).to.equal(0);
+    expect(w.messages).to.deep.equal([
+      { type: "hello", client: "python", version: PKG_VERSION },
+      { type: "ready" },
+      { type: "status", text: "after" },
+    ]);
   });
 
   it("falls back to interrupt_main() when the application has its own SIGTERM handler", async () => {
