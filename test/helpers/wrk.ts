@@ -2,6 +2,7 @@
 // makes every request a new connection, so a request that meets no accepting
 // worker shows up as a socket error (wrk counts a connection closed between
 // keep-alive requests as an error too, which would hide the difference).
+import { expect } from "chai";
 import { spawn } from "node:child_process";
 
 export interface WrkResult {
@@ -44,4 +45,11 @@ export function wrk(url: string, seconds: number, connections = 4): Promise<WrkR
       else resolve(parseWrk(out));
     });
   });
+}
+
+/** What "no request lost" means to a user: requests made, none refused or reset, none answered with an error. */
+export function expectNoLoss(result: WrkResult, what: string): void {
+  expect(result.requests, `${what}: wrk made requests\n${result.output}`).to.be.above(50);
+  expect(result.socketErrors, `${what}: socket errors\n${result.output}`).to.equal(0);
+  expect(result.non2xx, `${what}: non-2xx answers\n${result.output}`).to.equal(0);
 }

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, Vigild, isAlive, stopAll, type LogEntry } from "../helpers/vigild.js";
-import { wrk, type WrkResult } from "../helpers/wrk.js";
+import { expectNoLoss, wrk } from "../helpers/wrk.js";
 import { freePort, listenersOn } from "../helpers/net.js";
 
 const APP_DIR = join(REPO, "test/fixtures/web");
@@ -50,11 +50,6 @@ function parentOf(pid: number): number {
 }
 
 
-function expectNoLoss(result: WrkResult, what: string): void {
-  expect(result.requests, `${what}: wrk made requests\n${result.output}`).to.be.above(50);
-  expect(result.socketErrors, `${what}: socket errors\n${result.output}`).to.equal(0);
-  expect(result.non2xx, `${what}: non-2xx answers\n${result.output}`).to.equal(0);
-}
 
 describe("sockets: gunicorn workers behind one vigil socket, under wrk", function () {
   this.timeout(90_000);

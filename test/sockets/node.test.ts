@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PrivateBus } from "../dbus/private-bus.js";
 import { freePort, listenersOn } from "../helpers/net.js";
 import { REPO, Vigild, stopAll, type LogEntry } from "../helpers/vigild.js";
-import { wrk, type WrkResult } from "../helpers/wrk.js";
+import { expectNoLoss, wrk } from "../helpers/wrk.js";
 
 const isMsg = (re: RegExp) => (e: LogEntry) => re.test(e.msg);
 const SERVER = join(REPO, "test/fixtures/web/node_http.mjs");
@@ -31,11 +31,6 @@ function vigilctl(args: string[], env: Record<string, string>): Promise<{ code: 
   });
 }
 
-function expectNoLoss(result: WrkResult, what: string): void {
-  expect(result.requests, `${what}: wrk made requests\n${result.output}`).to.be.above(50);
-  expect(result.socketErrors, `${what}: socket errors\n${result.output}`).to.equal(0);
-  expect(result.non2xx, `${what}: non-2xx answers\n${result.output}`).to.equal(0);
-}
 
 describe("sockets: Node http servers behind one vigil socket (listenFds), under wrk", function () {
   this.timeout(90_000);

@@ -192,6 +192,28 @@ describe("sockets", function () {
       }
     });
 
+    it("hands a worker its sockets on fds 3.. with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID equal to its own pid, the protocol socket behind them", async () => {
+      const [a, b] = [await freePort(), await freePort()];
+      const code = [
+        "import os, socket",
+        "names = [socket.socket(fileno=fd).getsockname()[1] for fd in (3, 4)]",
+        "print('env', os.environ['LISTEN_PID'] == str(os.getpid()), os.environ['LISTEN_FDS'], os.environ['LISTEN_FDNAMES'], os.environ['VIGIL_FD'], *names, flush=True)",
+        "import time; time.sleep(100)",
+      ].join("\n");
+      const v = new Vigild(
+        {
+          sockets: { http: { listen: `127.0.0.1:${a}` }, admin: { listen: `127.0.0.1:${b}` } },
+          programs: { web: { command: ["python3", "-c", code], sockets: ["admin", "http"] } },
+        },
+        // LISTEN_* meant for another process: vigild ignores them and passes nothing of them on.
+        { env: { LISTEN_PID: "1", LISTEN_FDS: "1", LISTEN_FDNAMES: "stray" } },
+      );
+      const line = await v.waitFor(isMsg(/^env /), 10_000);
+      expect(line.msg).to.equal(`env True 2 admin:http 5 ${b} ${a}`);
+      expect(line.stream).to.equal("stdout");
+      expect(v.logs.some(isMsg(/^ignoring sockets from systemd: LISTEN_PID=1 is not vigild's pid/))).to.equal(true);
+    });
+
     it("a reload whose new socket cannot be bound keeps the running configuration and its workers", async () => {
       const [a, busy] = [await freePort(), await freePort()];
       const v = new Vigild({ sockets: { http: { listen: `127.0.0.1:${a}` } }, programs: { web: { command: ["sleep", "100"], sockets: ["http"] } } });

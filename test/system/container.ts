@@ -183,6 +183,18 @@ export class Container {
       .join("");
   }
 
+  /**
+   * The last `max` lines of `journalctl -u UNIT -o cat` that match the
+   * extended regular expression `pattern`, filtered inside the container: a
+   * unit whose workers flood the journal must not be read whole.
+   */
+  async journalGrep(unit: string, pattern: string, max = 50): Promise<string[]> {
+    const r = await this.exec(["sh", "-c", 'journalctl --no-pager -q -o cat -u "$1" | grep -E -e "$2" | tail -n "$3"', "sh", unit, pattern, String(max)], {
+      timeoutMs: 120_000,
+    });
+    return r.stdout.split("\n").filter((line) => line !== "");
+  }
+
   /** `systemctl show -p A,B UNIT` as an object. */
   async show(unit: string, properties: readonly string[]): Promise<Record<string, string>> {
     const out = await this.run(["systemctl", "show", "-p", properties.join(","), unit]);
@@ -272,4 +284,32 @@ export async function start(options: { bootTimeoutMs?: number } = {}): Promise<C
       resolvePromise(new Container(boot, Number(vars.NSPAWN_PID), Number(vars.LEADER_PID), vars.MACHINE ?? "", vars.LOG ?? ""));
     });
   });
+}
+
+/**
+ * One container for the calling describe(): booted with vigil installed
+ * before its tests, powered off after them. Skipped with the reason printed
+ * where systemd-nspawn cannot run; under CI (CI=true) that is a failure.
+ */
+export function containerForSuite(): () => Container {
+  let c: Container | null = null;
+  before(async function () {
+    this.timeout(240_000);
+    const reason = unavailableReason();
+    if (reason) {
+      if (process.env.CI === "true") throw new Error(`the system tests must run under CI, but: ${reason}`);
+      console.log(`    system tests skipped: ${reason}`);
+      this.skip();
+    }
+    c = await start();
+    await c.install();
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await c?.stop();
+  });
+  return () => {
+    if (!c) throw new Error("no container");
+    return c;
+  };
 }

@@ -4,35 +4,14 @@
 // replaced on time, the watchdog keeps vigild alive (NRestarts 0) and every
 // scrape answers at once.
 import { expect } from "chai";
-import { start, unavailableReason, SRC, type Container } from "./container.js";
+import { SRC, containerForSuite } from "./container.js";
 
 const UNIT = "vigil.service";
 const FLOOD_MS = Number(process.env.VIGIL_FLOOD_MS ?? 60_000);
 
 describe("a flooding worker under a real systemd (system tests)", function () {
   this.timeout(FLOOD_MS + 120_000);
-  let c: Container | null = null;
-  const ct = (): Container => {
-    if (!c) throw new Error("no container");
-    return c;
-  };
-
-  before(async function () {
-    this.timeout(240_000);
-    const reason = unavailableReason();
-    if (reason) {
-      if (process.env.CI === "true") throw new Error(`the system tests must run under CI, but: ${reason}`);
-      console.log(`    system tests skipped: ${reason}`);
-      this.skip();
-    }
-    c = await start();
-    await c.install();
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await c?.stop();
-  });
+  const ct = containerForSuite();
 
   it("yes for 60 s: vigild's RSS flat, a hung worker replaced within 2.5 s, NRestarts 0, scrapes under 1 s, nothing dropped by vigild", async () => {
     const cursor = await ct().cursor();

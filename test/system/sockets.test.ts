@@ -4,38 +4,16 @@
 // loses no request: while vigild and its workers restart, connections wait in
 // systemd's socket.
 import { expect } from "chai";
-import { SRC, start, unavailableReason, type Container } from "./container.js";
+import { SRC, containerForSuite } from "./container.js";
 import { wrk } from "../helpers/wrk.js";
 import { freePort, listenersOn } from "../helpers/net.js";
 
 const UNIT = "vigil.service";
 const SOCKET = "vigil.socket";
 
-
 describe("vigil.socket under a real systemd (system tests)", function () {
   this.timeout(120_000);
-  let c: Container | null = null;
-  const ct = (): Container => {
-    if (!c) throw new Error("no container");
-    return c;
-  };
-
-  before(async function () {
-    this.timeout(240_000);
-    const reason = unavailableReason();
-    if (reason) {
-      if (process.env.CI === "true") throw new Error(`the system tests must run under CI, but: ${reason}`);
-      console.log(`    system tests skipped: ${reason}`);
-      this.skip();
-    }
-    c = await start();
-    await c.install();
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await c?.stop();
-  });
+  const ct = containerForSuite();
 
   it("systemctl restart vigil under load loses no request: systemd holds the one listening socket", async () => {
     const port = await freePort();
