@@ -42,19 +42,23 @@ describe("a worker that SIGKILL cannot end (frozen cgroup, state D)", function (
 
   afterEach(async function () {
     this.timeout(30_000);
-    // Thawed first: a frozen process holds its SIGKILL, so nothing else could end it.
-    await freezer?.thaw();
-    const pids = started.flatMap((v) => [...v.workerPids]);
-    await stopAll();
-    for (const pid of pids) expect(await waitDead(pid, 5000), `worker ${pid} still alive`).to.equal(true);
-    // A thread group leaves the cgroup when its last thread is gone, a moment after its leader shows Z.
-    const until = Date.now() + 5000;
-    while ((freezer?.pids().length ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const left = (freezer?.pids() ?? []).map((pid) => `${pid} ${procState(pid) ?? "gone"}`);
-    expect(left, "processes left in the freezer cgroup").to.deep.equal([]);
-    freezer?.remove();
+    const cgroup = freezer;
     freezer = null;
+    const pids = started.flatMap((v) => [...v.workerPids]);
     started.length = 0;
+    try {
+      // Thawed first: a frozen process holds its SIGKILL, so nothing else could end it.
+      await cgroup?.thaw();
+      await stopAll();
+      for (const pid of pids) expect(await waitDead(pid, 5000), `worker ${pid} still alive`).to.equal(true);
+      // A thread group leaves the cgroup when its last thread is gone, a moment after its leader shows Z.
+      const until = Date.now() + 5000;
+      while ((cgroup?.pids().length ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const left = (cgroup?.pids() ?? []).map((pid) => `${pid} ${procState(pid) ?? "gone"}`);
+      expect(left, "processes left in the freezer cgroup").to.deep.equal([]);
+    } finally {
+      cgroup?.remove();
+    }
   });
 
   function vigild(programs: Record<string, unknown>, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Vigild {
