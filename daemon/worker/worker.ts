@@ -291,7 +291,7 @@ export class Worker {
     this.timerAt = null;
     if (this.slot !== null) {
       this.deps.heartbeat.monitor.unwatch(this.slot);
-      // An unkillable process still has the heartbeat file mapped: were its
+      // An unkillable process still holds the heartbeat file open: were its
       // slot handed to a new worker, a thaw could write a stale beat into it.
       if (!this.state.unkillable) {
         this.deps.heartbeat.file.release(this.slot);
