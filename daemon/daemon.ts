@@ -34,6 +34,7 @@ import { SocketError } from "./sockets/bind.js";
 import { SocketSet } from "./sockets/set.js";
 import type { Inherited } from "./sockets/inherited.js";
 import { chooseOutputRoute, type OutputRoute } from "./worker/journal.js";
+import { UNKILLABLE_AFTER_MS } from "./worker/lifecycle.js";
 
 export interface DaemonDeps {
   config: Config;
@@ -352,8 +353,10 @@ export class Daemon implements Control {
     } catch (err) {
       log.warn(`cannot write the stop marker in ${this.config.stateDir}: ${(err as Error).message}; continuing the stop`);
     }
-    // Longest time any worker may take, so systemd waits for vigild's own deadlines.
-    const longest = Math.max(0, ...(supervisor?.allPrograms() ?? []).map((p) => p.cfg.shutdown.timeoutMs + p.cfg.stackDumpGraceMs));
+    // Longest time any worker may take, so systemd waits for vigild's own
+    // deadlines, up to giving up on a worker that SIGKILL does not end.
+    const longest =
+      Math.max(0, ...(supervisor?.allPrograms() ?? []).map((p) => p.cfg.shutdown.timeoutMs + p.cfg.stackDumpGraceMs)) + UNKILLABLE_AFTER_MS;
     this.deps.notifier.send({ STOPPING: 1, STATUS: this.statusText(), EXTEND_TIMEOUT_USEC: (longest + STOP_SLACK_MS) * 1000 });
     log.info(`stopping ${this.stop.total} workers`);
     if (!supervisor) return this.dispatch("stopped");

@@ -108,6 +108,8 @@ function teardownCell(r: WorkerShutdownRecord): string {
 }
 
 function exitCell(r: WorkerShutdownRecord): string {
+  // vigild stopped waiting for it: there was no exit to show.
+  if (r.outcome === "unkillable") return "still there";
   if (r.exit_signal !== null) return r.exit_signal;
   return r.exit_code === null ? NONE : String(r.exit_code);
 }

@@ -38,7 +38,9 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
         { ...ref(event), reason: event.reason },
       );
     case "worker-exited": {
-      const how = event.error ?? (event.signal ? `killed by ${event.signal}` : `exited with status ${event.code}`);
+      const how = event.unkillable
+        ? "unkillable: still there after SIGKILL"
+        : (event.error ?? (event.signal ? `killed by ${event.signal}` : `exited with status ${event.code}`));
       const { totalMs, handlersMs, teardownMs } = event.durations;
       const fields: Fields = {
         ...ref(event),
@@ -80,6 +82,25 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
         `${name(event)} left ${event.pids.length} process(es) outside its process group (setsid): ${event.pids.join(", ")}; killed them`,
         { ...ref(event), leaked: event.pids.length },
       );
+    case "worker-unkillable": {
+      const where = event.state === null ? "" : ` (state ${event.state}${event.wchan ? ` in ${event.wchan}` : ""})`;
+      return log.error(
+        `${name(event)} unkillable: still there ${formatDuration(event.afterMs)} after SIGKILL${where}, ` +
+          "in uninterruptible sleep (a dead NFS or FUSE mount, a frozen cgroup); no longer waiting for it: " +
+          "its slot is released as if it had exited (a stop goes on, the program may start a new worker), " +
+          "its heartbeat slot stays reserved, and the kernel ends it once whatever holds it lets go",
+        { ...ref(event), after_ms: Math.round(event.afterMs), proc_state: event.state, wchan: event.wchan },
+      );
+    }
+    case "worker-unkillable-gone": {
+      const how = event.signal ? `killed by ${event.signal}` : `exited with status ${event.code}`;
+      return log.info(`${name(event)}, given up on as unkillable ${formatDuration(event.afterMs)} ago, is gone (${how}); its heartbeat slot is free again`, {
+        ...ref(event),
+        after_ms: Math.round(event.afterMs),
+        code: event.code,
+        signal: event.signal,
+      });
+    }
     case "worker-recycling":
       return log.info(`${name(event)} recycling: ${event.why}; replacing it before it stops`, ref(event));
     case "teardown-switched":

@@ -42,6 +42,7 @@ export class Metrics {
   private readonly leaked: client.Counter<"program">;
   private readonly outputDropped: client.Counter<"program">;
   private sockets: { queued(): SocketQueue[] } | null = null;
+  private readonly unkillable: client.Counter<"program">;
   private readonly shutdownSeconds: client.Histogram<"program" | "outcome">;
   private readonly teardownSeconds: client.Histogram<"program">;
   private readonly watchdogPings: client.Counter;
@@ -113,11 +114,17 @@ export class Metrics {
         for (const { socket, queued } of self.sockets?.queued() ?? []) this.set({ socket }, queued);
       },
     });
+    this.unkillable = new client.Counter({
+      name: "vigil_worker_unkillable_total",
+      help: "Workers still alive some seconds after SIGKILL (uninterruptible sleep: a dead NFS or FUSE mount, a frozen cgroup); vigild stopped waiting for them.",
+      labelNames: ["program"],
+      registers,
+    });
     // 10 ms .. 60 s: from a clean skip to a stop that hit a long timeout.
     const buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.shutdownSeconds = new client.Histogram({
       name: "vigil_worker_shutdown_seconds",
-      help: "Time from a worker's stop request to its exit, by outcome (clean, skipped, forced).",
+      help: "Time from a worker's stop request to its exit, by outcome (clean, skipped, forced; unkillable: to when vigild gave up on it).",
       labelNames: ["program", "outcome"],
       buckets,
       registers,
@@ -168,7 +175,7 @@ export class Metrics {
     }).set(report.duration_ms / 1000);
     const workers = new client.Gauge({
       name: "vigil_last_shutdown_workers",
-      help: "Workers of the previous stop of vigild by outcome (clean, skipped, forced), from its last-shutdown report.",
+      help: "Workers of the previous stop of vigild by outcome (clean, skipped, forced, unkillable), from its last-shutdown report.",
       labelNames: ["outcome"],
       registers,
     });
@@ -188,6 +195,7 @@ export class Metrics {
     this.protocolErrors.inc({ program }, 0);
     this.leaked.inc({ program }, 0);
     this.outputDropped.inc({ program }, 0);
+    this.unkillable.inc({ program }, 0);
     for (const outcome of OUTCOMES) this.shutdownSeconds.zero({ program, outcome });
     this.teardownSeconds.zero({ program });
   }
@@ -208,6 +216,9 @@ export class Metrics {
         return;
       case "worker-leaked":
         this.leaked.inc({ program: event.program }, event.pids.length);
+        return;
+      case "worker-unkillable":
+        this.unkillable.inc({ program: event.program });
         return;
       case "worker-exited":
         if (event.outcome !== null && event.durations.totalMs !== null) {

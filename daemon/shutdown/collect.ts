@@ -36,16 +36,22 @@ export function countOutcomes(records: readonly WorkerShutdownRecord[]): Record<
   return counts;
 }
 
-/** "stopped 6 workers in 3.02 s: 4 clean, 1 skipped, 1 forced (teardown hang: web/2)" */
+/**
+ * "stopped 6 workers in 3.02 s: 4 clean, 1 skipped, 1 forced (teardown hang: web/2)";
+ * "stopped 1 worker in 8.01 s: 1 unkillable (teardown hang: web/0, unkillable: web/0 pid 4242)"
+ */
 export function summarize(records: readonly WorkerShutdownRecord[], durationMs: number): string {
   const outcomes = countOutcomes(records);
   const parts = OUTCOMES.filter((o) => outcomes[o] > 0).map((o) => `${outcomes[o]} ${o}`);
   const hangs = records.filter((r) => r.hang !== null).map((r) => `${r.hang} hang: ${r.program}/${r.worker}`);
+  // With the pid: that process may still be there, for someone to find what holds it.
+  const stuck = records.filter((r) => r.outcome === "unkillable").map((r) => `unkillable: ${r.program}/${r.worker} pid ${r.pid ?? "?"}`);
+  const notes = [...hangs, ...stuck];
   const noun = records.length === 1 ? "worker" : "workers";
   return (
     `stopped ${records.length} ${noun} in ${(durationMs / 1000).toFixed(2)} s` +
     (parts.length > 0 ? `: ${parts.join(", ")}` : "") +
-    (hangs.length > 0 ? ` (${hangs.join(", ")})` : "")
+    (notes.length > 0 ? ` (${notes.join(", ")})` : "")
   );
 }
 

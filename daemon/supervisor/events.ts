@@ -30,7 +30,13 @@ export type SupervisorEvent =
       uptimeMs: number;
       stop: StopRequest | null;
       timeline: Timeline;
+      /** vigild gave up waiting for it after SIGKILL; the process may still exist. */
+      unkillable: boolean;
     } & WorkerRef)
+  /** Still there UNKILLABLE_AFTER_MS after SIGKILL; `state`/`wchan` from /proc say where the kernel holds it. */
+  | ({ type: "worker-unkillable"; afterMs: number; state: string | null; wchan: string | null } & WorkerRef)
+  /** A worker given up on as unkillable has finally exited, `afterMs` after vigild stopped waiting. */
+  | ({ type: "worker-unkillable-gone"; afterMs: number; code: number | null; signal: NodeJS.Signals | null } & WorkerRef)
   | ({ type: "worker-restart-scheduled"; reason: RestartReason; delayMs: number } & WorkerRef)
   | ({ type: "protocol-error"; error: string } & WorkerRef)
   | ({ type: "event-ignored"; event: string; phase: WorkerPhase } & WorkerRef)

@@ -4,13 +4,15 @@
 // before vigild's own deadlines and measurements could run.
 import dbus from "dbus-next";
 import type { ProgramConfig } from "../config/types.js";
+import { UNKILLABLE_AFTER_MS } from "../worker/lifecycle.js";
 import { connectBus, resolveBusAddress } from "../dbus/types.js";
 
 /** Room for the stack-dump grace, the report and vigild's own exit. */
 export const STOP_MARGIN_MS = 5_000;
 
+/** The longest stop vigild may take: a worker's timeout, its stack dump, the wait for an unkillable one. */
 export function requiredStopMs(programs: readonly ProgramConfig[]): number {
-  return Math.max(0, ...programs.map((p) => p.shutdown.timeoutMs + p.stackDumpGraceMs)) + STOP_MARGIN_MS;
+  return Math.max(0, ...programs.map((p) => p.shutdown.timeoutMs + p.stackDumpGraceMs)) + UNKILLABLE_AFTER_MS + STOP_MARGIN_MS;
 }
 
 export type StopFit = { ok: true } | { ok: false; unitMs: number; requiredMs: number };

@@ -3,6 +3,8 @@
 //   starting -> running -> handlers -> teardown -> exited
 //       |          |           |           |
 //       +----------+--> dumping +--> killing +-> exited
+//                                          |
+//                                          +-> exited as unkillable
 //
 // step() takes the current state, one event and the time, and returns the
 // next state plus the effects (data) that the edge module carries out. Each
@@ -24,6 +26,17 @@ export type FaultCause = "heartbeat" | "ready-timeout";
 /** A worker told to skip teardown but still there this long after handlers-done is killed. */
 export const SKIP_GRACE_MS = 100;
 
+/**
+ * How long after SIGKILL vigild waits for the exit before it gives up on the
+ * worker as unkillable. SIGKILL cannot be caught, so only the kernel can hold
+ * it back: a task in uninterruptible sleep (a dead NFS server, a FUSE daemon
+ * that never answers, a frozen cgroup). How long the kernel takes to tear down
+ * a killed process depends on the host (freeing many GiB of memory can take
+ * seconds), not on anything a program's configuration describes, so this is
+ * a fixed bound, not a setting; 5 s is far above a normal exit after SIGKILL.
+ */
+export const UNKILLABLE_AFTER_MS = 5_000;
+
 export interface LifecycleConfig {
   protocol: ProtocolMode;
   readyTimeoutMs: number;
@@ -41,6 +54,7 @@ export interface Timeline {
   handlersDoneAt: number | null;
   teardownAt: number | null;
   killedAt: number | null;
+  /** The exit, or when vigild gave up waiting for an unkillable worker. */
   exitedAt: number | null;
 }
 
@@ -64,6 +78,12 @@ export interface WorkerState {
   forced: boolean;
   /** The kill came from the skip grace, not from `timeout`. */
   killedForSkip: boolean;
+  /**
+   * Still there UNKILLABLE_AFTER_MS after SIGKILL: vigild stopped waiting and
+   * counts it as exited (t.exitedAt is when it gave up), but the process may
+   * still exist.
+   */
+  unkillable: boolean;
   exit: { code: number | null; signal: NodeJS.Signals | null; error: string | null } | null;
   status: string | null;
 }
@@ -86,6 +106,8 @@ export type WorkerEffect =
   | { type: "hang"; phase: HangPhase; afterMs: number }
   | { type: "not-ready"; afterMs: number; timeoutMs: number }
   | { type: "status"; text: string }
+  /** No exit UNKILLABLE_AFTER_MS after SIGKILL: vigild stops waiting for this worker. */
+  | { type: "unkillable"; afterMs: number }
   | { type: "ignored"; event: string; phase: WorkerPhase };
 
 export interface Step {
@@ -129,6 +151,7 @@ export function initialState(now: number, cfg: LifecycleConfig): Step {
     fault: null,
     forced: false,
     killedForSkip: false,
+    unkillable: false,
     exit: null,
     status: null,
   };
@@ -172,6 +195,8 @@ export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: L
 }
 
 function enterExited(state: WorkerState, now: number, exit: NonNullable<WorkerState["exit"]>): Step {
+  // The first end wins: the late exit of a worker given up on as unkillable changes nothing here.
+  if (state.phase === "exited") return { next: state, effects: [] };
   return {
     next: { ...state, phase: "exited", deadline: null, ready: false, t: { ...state.t, exitedAt: now }, exit },
     effects: state.ready ? [{ type: "readiness", ready: false }] : [],
@@ -262,6 +287,8 @@ function onDeadline(state: WorkerState, now: number, cfg: LifecycleConfig): Step
       ]);
     case "dumping":
       return enterKilling(state, now);
+    case "killing":
+      return enterUnkillable(state, now);
     case "handlers": {
       if (now >= hardDeadline(state, cfg)) return enterKilling({ ...state, forced: true }, now);
       // Past handlers_timeout: report the hang now, kill at `timeout`.
@@ -279,7 +306,6 @@ function onDeadline(state: WorkerState, now: number, cfg: LifecycleConfig): Step
       return reportStopHang(state, "teardown", now, cfg, now - begun);
     }
     case "running":
-    case "killing":
     case "exited":
       return { next: { ...state, deadline: null }, effects: [] };
   }
@@ -309,8 +335,22 @@ function enterDumping(state: WorkerState, now: number, cfg: LifecycleConfig, eff
 
 function enterKilling(state: WorkerState, now: number): Step {
   return {
-    next: { ...state, phase: "killing", ready: false, deadline: null, t: { ...state.t, killedAt: now } },
+    next: { ...state, phase: "killing", ready: false, deadline: now + UNKILLABLE_AFTER_MS, t: { ...state.t, killedAt: now } },
     effects: [{ type: "signal-group", signal: "SIGKILL" }, ...(state.ready ? [{ type: "readiness" as const, ready: false }] : [])],
+  };
+}
+
+/**
+ * Waiting longer would hold a stop of vigild until systemd's TimeoutStopSec
+ * and a restart of the program forever: the worker counts as exited from here
+ * on, with no exit status, and the edge keeps what the process could still
+ * touch (its heartbeat slot) until it is really gone.
+ */
+function enterUnkillable(state: WorkerState, now: number): Step {
+  const afterMs = now - (state.t.killedAt ?? now);
+  return {
+    next: { ...state, phase: "exited", unkillable: true, deadline: null, ready: false, t: { ...state.t, exitedAt: now } },
+    effects: [{ type: "unkillable", afterMs }],
   };
 }
 

@@ -4,7 +4,8 @@
 import type { RestartConfig, RestartPolicy } from "../config/types.js";
 import type { WorkerState } from "./lifecycle.js";
 
-export const OUTCOMES = ["clean", "skipped", "forced"] as const;
+/** unkillable: still there after SIGKILL (uninterruptible sleep); vigild stopped waiting for it. */
+export const OUTCOMES = ["clean", "skipped", "forced", "unkillable"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const RESTART_REASONS = ["exit", "crash", "oom", "hang", "recycle", "reload", "restart"] as const;
@@ -14,6 +15,7 @@ export type RestartReason = (typeof RESTART_REASONS)[number];
 export function classifyShutdown(state: WorkerState): Outcome | null {
   // A worker that never ran (spawn failed) has no stop to classify.
   if (state.t.stopRequestedAt === null || state.phase !== "exited" || state.exit?.error != null) return null;
+  if (state.unkillable) return "unkillable";
   if (state.forced) return "forced";
   if (state.stop?.teardown === "skip" && (state.t.handlersDoneAt !== null || state.killedForSkip)) return "skipped";
   return "clean";

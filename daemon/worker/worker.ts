@@ -16,6 +16,7 @@ import { execError, signalGroup, signalProcess, spawnWorker, workerFds } from ".
 import { dropPrivileges, resolveUser } from "./user.js";
 import { cpuPressure, schedulerState, starvationSuspected } from "./starvation.js";
 import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
+import { whereStuck } from "./stuck.js";
 
 export interface WorkerDeps {
   clock: Clock;
@@ -251,7 +252,10 @@ export class Worker {
   }
 
   private dispatch(event: WorkerEvent): void {
-    if (this.ended) return;
+    if (this.ended) {
+      if (event.type === "exit") this.exitedAfterEnd(event.code, event.signal);
+      return;
+    }
     const before = this.state;
     const { next, effects } = step(before, event, this.deps.clock.now(), this.lc);
     // Seen before the signal goes out: a worker that dies at once takes its
@@ -316,6 +320,11 @@ export class Worker {
         case "status":
           this.deps.emit({ type: "worker-status", text: effect.text, ...this.ref });
           break;
+        case "unkillable": {
+          const stuck = this.pid !== null ? whereStuck(this.pid) : { state: null, wchan: null };
+          this.deps.emit({ type: "worker-unkillable", afterMs: effect.afterMs, state: stuck.state, wchan: stuck.wchan, ...this.ref });
+          break;
+        }
         case "ignored":
           this.deps.emit({ type: "event-ignored", event: effect.event, phase: effect.phase, ...this.ref });
           break;
@@ -348,8 +357,12 @@ export class Worker {
     this.timerAt = null;
     if (this.slot !== null) {
       this.deps.heartbeat.monitor.unwatch(this.slot);
-      this.deps.heartbeat.file.release(this.slot);
-      this.slot = null;
+      // An unkillable process still holds the heartbeat file open: were its
+      // slot handed to a new worker, a thaw could write a stale beat into it.
+      if (!this.state.unkillable) {
+        this.deps.heartbeat.file.release(this.slot);
+        this.slot = null;
+      }
     }
     // Whatever the worker forked and left behind goes with it: its process
     // group, and what escaped the group with setsid() since it was seen.
@@ -373,8 +386,18 @@ export class Worker {
       uptimeMs: (s.t.exitedAt ?? this.deps.clock.now()) - s.t.spawnedAt,
       stop: s.stop,
       timeline: s.t,
+      unkillable: s.unkillable,
       ...this.ref,
     });
     this.deps.onEnd(this);
+  }
+
+  /** The real exit of a worker already given up on as unkillable: what it held can be reused now. */
+  private exitedAfterEnd(code: number | null, signal: NodeJS.Signals | null): void {
+    if (!this.state.unkillable) return;
+    if (this.slot !== null) this.deps.heartbeat.file.release(this.slot);
+    this.slot = null;
+    const afterMs = this.deps.clock.now() - (this.state.t.exitedAt ?? this.deps.clock.now());
+    this.deps.emit({ type: "worker-unkillable-gone", afterMs, code, signal, ...this.ref });
   }
 }

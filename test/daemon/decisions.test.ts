@@ -63,14 +63,14 @@ describe("daemon decisions", () => {
     expect(busCandidates("none", { DBUS_SESSION_BUS_ADDRESS: "x" }, () => true)).to.deep.equal([]);
   });
 
-  it("stopTimeoutFits: the longest stop plus margin must fit in TimeoutStopUSec", () => {
+  it("stopTimeoutFits: the longest stop, the wait for an unkillable worker and margin must fit in TimeoutStopUSec", () => {
     const programs = [
       { shutdown: { timeoutMs: 5000 }, stackDumpGraceMs: 250 },
       { shutdown: { timeoutMs: 20_000 }, stackDumpGraceMs: 250 },
     ] as unknown as ProgramConfig[];
-    expect(requiredStopMs(programs)).to.equal(25_250);
+    expect(requiredStopMs(programs)).to.equal(20_250 + 5000 + 5000);
     expect(stopTimeoutFits(90_000_000n, programs)).to.deep.equal({ ok: true });
-    expect(stopTimeoutFits(10_000_000n, programs)).to.deep.equal({ ok: false, unitMs: 10_000, requiredMs: 25_250 });
+    expect(stopTimeoutFits(10_000_000n, programs)).to.deep.equal({ ok: false, unitMs: 10_000, requiredMs: 30_250 });
     expect(stopTimeoutFits(0xffffffffffffffffn, programs)).to.deep.equal({ ok: true });
   });
 });

@@ -170,7 +170,7 @@ describe("phased shutdown (real workers)", function () {
       workers: Array<{ program: string; outcome: string; hang: string | null; teardown_begun_ms: number | null; killed_ms: number | null }>;
       summary: string;
     };
-    expect(report.outcomes).to.deep.equal({ clean: 1, skipped: 0, forced: 1 });
+    expect(report.outcomes).to.deep.equal({ clean: 1, skipped: 0, forced: 1, unkillable: 0 });
     const web = report.workers.find((w) => w.program === "web")!;
     expect(web.hang).to.equal("teardown");
     expect(web.killed_ms).to.be.within(1000, 1100);

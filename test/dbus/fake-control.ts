@@ -102,7 +102,7 @@ export function sampleReport(): LastShutdownReport {
     duration_ms: 5250,
     forced_by_signal: false,
     summary: "stopped 3 workers in 5.3s: 1 clean, 1 skipped, 1 forced (1 teardown hang)",
-    outcomes: { clean: 1, skipped: 1, forced: 1 },
+    outcomes: { clean: 1, skipped: 1, forced: 1, unkillable: 0 },
     teardown_switched: ["web"],
     workers: [
       {

@@ -50,7 +50,7 @@ describe("monitoring: alerting rules", function () {
     expect(output).to.contain("SUCCESS");
   });
 
-  it("cover teardown hangs, forced stops, FAILED programs, restart storms, running hangs, the watchdog and protocol errors", () => {
+  it("cover teardown hangs, forced stops, FAILED programs, restart storms, running hangs, the watchdog, protocol errors and unkillable workers", () => {
     const exprs = alerts().map((r) => String(r.expr));
     const covers = (re: RegExp): boolean => exprs.some((e) => re.test(e));
     expect(covers(/vigil_worker_hangs_total\{phase="teardown"\}/), "teardown hangs").to.equal(true);
@@ -62,6 +62,8 @@ describe("monitoring: alerting rules", function () {
     expect(covers(/^up\{job="vigil"\} == 0$/), "vigild down").to.equal(true);
     expect(covers(/^absent\(up\{job="vigil"\}\)$/), "no vigil target").to.equal(true);
     expect(covers(/vigil_protocol_errors_total/), "protocol errors").to.equal(true);
+    expect(covers(/increase\(vigil_worker_unkillable_total\[15m\]\)/), "workers SIGKILL cannot end").to.equal(true);
+    expect(covers(/vigil_last_shutdown_workers\{outcome="unkillable"\} > 0/), "unkillable workers at the last stop").to.equal(true);
   });
 
   it("each alert has a for:, a severity, and a summary and description a person can act on", () => {

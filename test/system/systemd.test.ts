@@ -379,7 +379,7 @@ describe("vigil under a real systemd (system tests)", function () {
     );
     const started = await startVigil();
     expect(started.code, started.out).to.equal(0);
-    const journal = await journalHas(/vigil\.service has TimeoutStopSec=5s, shorter than the longest configured stop plus margin \(25\.25s\)/);
+    const journal = await journalHas(/vigil\.service has TimeoutStopSec=5s, shorter than the longest configured stop plus margin \(30\.25s\)/);
     expect(journal).to.contain("raise TimeoutStopSec");
     const status = await until("the warning in StatusText", async () => {
       const text = (await show("StatusText")).StatusText ?? "";

@@ -3,6 +3,7 @@
 import { expect } from "chai";
 import {
   SKIP_GRACE_MS,
+  UNKILLABLE_AFTER_MS,
   initialState,
   step,
   type LifecycleConfig,
@@ -224,5 +225,84 @@ describe("worker lifecycle", () => {
       "handlers",
       "teardown",
     ]);
+  });
+
+  describe("a worker that SIGKILL does not end (uninterruptible sleep)", () => {
+    // Forced at the stop timeout (5000), then never an exit.
+    const forcedStop: Array<[number, WorkerEvent]> = [
+      [0, ready],
+      [0, stop()],
+      [2000, deadline],
+      [5000, deadline],
+    ];
+
+    it("killing has its own final deadline, UNKILLABLE_AFTER_MS after the SIGKILL", () => {
+      const { state } = run(forcedStop);
+      expect(state.phase).to.equal("killing");
+      expect(state.t.killedAt).to.equal(5000);
+      expect(state.deadline).to.equal(5000 + UNKILLABLE_AFTER_MS);
+    });
+
+    it("at that deadline vigild stops waiting: exited as unkillable, no exit status, one unkillable effect", () => {
+      const { state } = run(forcedStop);
+      const early = step(state, deadline, 5000 + UNKILLABLE_AFTER_MS - 1, cfg);
+      expect(early.next).to.equal(state);
+      const out = step(state, deadline, 5000 + UNKILLABLE_AFTER_MS, cfg);
+      expect(out.next.phase).to.equal("exited");
+      expect(out.next.unkillable).to.equal(true);
+      expect(out.next.deadline).to.equal(null);
+      expect(out.next.exit).to.equal(null);
+      expect(out.next.t.exitedAt).to.equal(5000 + UNKILLABLE_AFTER_MS);
+      expect(out.effects).to.deep.equal([{ type: "unkillable", afterMs: UNKILLABLE_AFTER_MS }]);
+      expect(classifyShutdown(out.next)).to.equal("unkillable");
+      expect(shutdownDurations(out.next).totalMs).to.equal(5000 + UNKILLABLE_AFTER_MS);
+    });
+
+    it("an exit before the deadline is an ordinary forced stop", () => {
+      const { state } = run([...forcedStop, [5000 + UNKILLABLE_AFTER_MS - 1, exit(null, "SIGKILL")]]);
+      expect(state.unkillable).to.equal(false);
+      expect(classifyShutdown(state)).to.equal("forced");
+    });
+
+    it("once given up on, a late exit, deadline, force or stop changes nothing", () => {
+      const given = run([...forcedStop, [5000 + UNKILLABLE_AFTER_MS, deadline]]).state;
+      for (const event of [exit(null, "SIGKILL"), deadline, { type: "force" } as WorkerEvent, stop()]) {
+        const out = step(given, event, 99_000, cfg);
+        expect(out.next.phase, event.type).to.equal("exited");
+        expect(out.next.unkillable, event.type).to.equal(true);
+        expect(out.next.t.exitedAt, event.type).to.equal(5000 + UNKILLABLE_AFTER_MS);
+        expect(out.effects.filter((e) => e.type === "unkillable" || e.type === "signal-group"), event.type).to.deep.equal([]);
+      }
+    });
+
+    it("a second signal does not push the final deadline back", () => {
+      const { state } = run([...forcedStop, [6000, { type: "force" }], [6000, stop()]]);
+      expect(state.deadline).to.equal(5000 + UNKILLABLE_AFTER_MS);
+    });
+
+    it("a hung running worker killed after its stack dump is given up on too (a hang, not a stop: no outcome)", () => {
+      const { state, effects } = run([
+        [10, ready],
+        [5000, { type: "heartbeat-missed", lastBeatAt: 2000 }],
+        [5250, deadline],
+        [5250 + UNKILLABLE_AFTER_MS, deadline],
+      ]);
+      expect(state.phase).to.equal("exited");
+      expect(state.unkillable).to.equal(true);
+      expect(state.fault).to.equal("heartbeat");
+      expect(effects.filter((e) => e.type === "unkillable")).to.deep.equal([{ type: "unkillable", afterMs: UNKILLABLE_AFTER_MS }]);
+      expect(classifyShutdown(state)).to.equal(null);
+    });
+
+    it("a worker killed for skip and still there is unkillable, not skipped", () => {
+      const { state } = run([
+        [0, ready],
+        [0, stop("skip")],
+        [200, handlersDone()],
+        [300, deadline],
+        [300 + UNKILLABLE_AFTER_MS, deadline],
+      ]);
+      expect(classifyShutdown(state)).to.equal("unkillable");
+    });
   });
 });
