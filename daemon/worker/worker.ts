@@ -77,6 +77,8 @@ export class Worker {
   private tree: ProcessIdentity[] = [];
   private readonly lc: LifecycleConfig;
   private lease: { readonly fds: readonly number[]; release(): void } | null = null;
+  /** Lets go of the child's handle and pipes, which would otherwise keep vigild's event loop alive. */
+  private letGo: (() => void) | null = null;
 
   constructor(
     readonly program: ProgramConfig,
@@ -144,6 +146,11 @@ export class Worker {
       return;
     }
     const proc = result.process;
+    this.letGo = () => {
+      proc.child.unref();
+      proc.stdout.destroy();
+      proc.stderr.destroy();
+    };
     this.pid = proc.pid;
     this.deps.emit({ type: "worker-spawned", ...this.ref });
     const initial = initialState(clock.now(), this.lc);
@@ -374,6 +381,9 @@ export class Worker {
     this.releaseSockets();
     this.channel?.close();
     this.channel = null;
+    // A process vigild gave up on may outlive vigild: it must not hold vigild's exit.
+    if (this.state.unkillable) this.letGo?.();
+    this.letGo = null;
     const s = this.state;
     this.deps.emit({
       type: "worker-exited",
