@@ -107,7 +107,7 @@ export class Daemon implements Control {
       clock,
       emit: this.bus.emit,
       onChange: () => this.onSupervisorChange(),
-      output: { route, log: (priority, message, fields, taken) => log.output(priority, message, fields, taken) },
+      output: { route, log: (lines, taken) => log.output(lines, taken) },
       sockets,
     });
     this.supervisor = supervisor;

@@ -7,6 +7,12 @@ import type { LogFormat, LogLevel } from "../config/types.js";
 
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 
+export interface OutputEntry {
+  priority: number;
+  message: string;
+  fields: Fields;
+}
+
 export interface Logger {
   error(message: string, fields?: Fields): void;
   warn(message: string, fields?: Fields): void;
@@ -14,11 +20,12 @@ export interface Logger {
   debug(message: string, fields?: Fields): void;
   setLevel(level: LogLevel): void;
   /**
-   * One line of a worker's output at syslog `priority`, written straight to
-   * the log's stream (not through winston's queue) so that `taken` runs when
-   * the stream's reader has it: the worker's output budget counts on that.
+   * Lines of a worker's output, each at its syslog priority, written in one
+   * write straight to the log's stream (not through winston's queue) so that
+   * `taken` runs when the stream's reader has them: the worker's output
+   * budget counts on that.
    */
-  output(priority: number, message: string, fields: Fields, taken: () => void): void;
+  output(lines: readonly OutputEntry[], taken: () => void): void;
 }
 
 // winston's transports write info[Symbol.for("message")] (triple-beam's MESSAGE).
@@ -96,10 +103,14 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
     setLevel: (level) => {
       logger.level = level;
     },
-    output: (priority, message, fields, taken) => {
-      const level = levelOfPriority(priority);
-      if (LEVELS[level] > LEVELS[logger.level as LogLevel]) return taken();
-      stream.write(`${render(format, { level, message, fields, priority })}\n`, () => taken());
+    output: (lines, taken) => {
+      let text = "";
+      for (const { priority, message, fields } of lines) {
+        const level = levelOfPriority(priority);
+        if (LEVELS[level] <= LEVELS[logger.level as LogLevel]) text += `${render(format, { level, message, fields, priority })}\n`;
+      }
+      if (text === "") return taken();
+      stream.write(text, () => taken());
     },
   };
 }

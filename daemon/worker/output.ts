@@ -24,8 +24,8 @@ export interface OutputLine {
 }
 
 export interface OutputSink {
-  /** Writes one line; `taken` runs once the log's reader has it. */
-  line(line: OutputLine, taken: () => void): void;
+  /** Writes the lines of one read, in one write; `taken` runs once the log's reader has them. */
+  lines(lines: readonly OutputLine[], taken: () => void): void;
   /** `bytes` of output were dropped; `first` marks the start of an episode. */
   dropped(bytes: number, first: boolean): void;
 }
@@ -56,40 +56,50 @@ export class WorkerOutput {
 
   attach(stream: Readable, name: OutputStream): void {
     let pending: Buffer = Buffer.alloc(0);
-    const emit = (buf: Buffer): void => {
+    // The lines of one read go out in one write: per-line writes would cost
+    // a request and a callback each, which a flood turns into garbage.
+    const flush = (batch: OutputLine[], bytes: number): void => {
+      if (batch.length === 0) return;
+      this.held += bytes;
+      this.sink.lines(batch, () => {
+        this.held -= bytes;
+      });
+    };
+    const line = (buf: Buffer): OutputLine => {
       let end = buf.length;
       if (end > 0 && buf[end - 1] === 0x0d) end--;
       const { text, priority } = parseLevelPrefix(buf.toString("utf8", 0, end));
-      const size = buf.length;
-      this.held += size;
-      this.sink.line({ stream: name, text, priority }, () => {
-        this.held -= size;
-      });
+      return { stream: name, text, priority };
     };
     stream.on("data", (chunk: Buffer) => {
       if (!this.admit(chunk.length)) {
         // What was pending is cut off from its end: say it as it is, then drop.
-        if (pending.length > 0) emit(pending);
+        if (pending.length > 0) flush([line(pending)], pending.length);
         pending = Buffer.alloc(0);
         stream.pause();
         this.later(DROP_PAUSE_MS, () => stream.resume());
         return;
       }
       let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+      const batch: OutputLine[] = [];
+      let bytes = 0;
       let nl: number;
       while ((nl = data.indexOf(0x0a)) !== -1) {
-        emit(data.subarray(0, nl));
+        batch.push(line(data.subarray(0, nl)));
+        bytes += nl;
         data = data.subarray(nl + 1);
       }
       while (data.length > MAX_OUTPUT_LINE) {
-        emit(data.subarray(0, MAX_OUTPUT_LINE));
+        batch.push(line(data.subarray(0, MAX_OUTPUT_LINE)));
+        bytes += MAX_OUTPUT_LINE;
         data = data.subarray(MAX_OUTPUT_LINE);
       }
+      flush(batch, bytes);
       // A copy: a small tail must not keep a whole 64 KiB chunk alive.
       pending = Buffer.from(data);
     });
     stream.on("end", () => {
-      if (pending.length > 0) emit(pending);
+      if (pending.length > 0) flush([line(pending)], pending.length);
       pending = Buffer.alloc(0);
     });
     // A reset pipe from a killed worker is not vigild's problem.

@@ -10,7 +10,7 @@ import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
 import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
 import { WorkerOutput, type OutputSink } from "./output.js";
 import { journalCommand, type OutputRoute } from "./journal.js";
-import type { Fields } from "../log/logger.js";
+import type { Fields, OutputEntry } from "../log/logger.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { execError, signalGroup, signalProcess, spawnWorker, workerFds } from "./process.js";
 import { dropPrivileges, resolveUser } from "./user.js";
@@ -33,8 +33,8 @@ export interface WorkerDeps {
 
 export interface WorkerOutputDeps {
   route: OutputRoute;
-  /** Writes one line to vigild's log; `taken` runs once the log's reader has it. */
-  log: (priority: number, message: string, fields: Fields, taken: () => void) => void;
+  /** Writes lines to vigild's log in one write; `taken` runs once the log's reader has them. */
+  log: (lines: readonly OutputEntry[], taken: () => void) => void;
 }
 
 /** The listening sockets a worker holds from spawn to end (daemon/sockets/set.ts). */
@@ -218,7 +218,11 @@ export class Worker {
     const stdout: Fields = { ...fields, stream: "stdout" };
     const stderr: Fields = { ...fields, stream: "stderr" };
     return {
-      line: (line, taken) => log(line.priority ?? 6, line.text, line.stream === "stdout" ? stdout : stderr, taken),
+      lines: (lines, taken) =>
+        log(
+          lines.map((l) => ({ priority: l.priority ?? 6, message: l.text, fields: l.stream === "stdout" ? stdout : stderr })),
+          taken,
+        ),
       dropped: (bytes, first) => this.deps.emit({ type: "worker-output-dropped", bytes, first, ...this.ref }),
     };
   }

@@ -21,8 +21,8 @@ function harness(budget?: number): Harness {
   const h: Harness = { lines: [], untaken: [], dropped: 0, episodes: 0, clock, output: null as unknown as WorkerOutput };
   h.output = new WorkerOutput(
     {
-      line: (line, taken) => {
-        h.lines.push(line);
+      lines: (lines, taken) => {
+        h.lines.push(...lines);
         h.untaken.push(taken);
       },
       dropped: (bytes, first) => {
