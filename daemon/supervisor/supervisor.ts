@@ -4,7 +4,7 @@ import type { ShutdownReason } from "../../lib/protocol/index.js";
 import type { Clock } from "../clock/clock.js";
 import type { Config, ProgramConfig } from "../config/types.js";
 import { HeartbeatFile, HeartbeatMonitor } from "../worker/heartbeat.js";
-import { OomCounter } from "../worker/oom.js";
+import { OomKills } from "../worker/oom.js";
 import type { EventSink } from "./events.js";
 import { Program, type ProgramDeps } from "./program.js";
 
@@ -70,7 +70,7 @@ export class Supervisor {
       heartbeat: { file: this.heartbeatFile, monitor: this.monitor },
       baseEnv: deps.baseEnv ?? defaultBaseEnv(),
       onChange: () => deps.onChange?.(),
-      oom: new OomCounter(),
+      oom: new OomKills(),
     };
     for (const cfg of config.programs) this.programs.set(cfg.name, new Program(cfg, this.programDeps));
   }
