@@ -9,7 +9,7 @@
 //   const r = await c.exec(["systemctl", "is-active", "vigil"]);
 //   await c.stop();                   // always, pass or fail
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -192,30 +192,6 @@ export class Container {
       if (eq > 0) result[line.slice(0, eq)] = line.slice(eq + 1);
     }
     return result;
-  }
-
-  /**
-   * The host's pid of process `pid` of the container (the container has its
-   * own pid namespace), for what only the host can do to it; null when gone.
-   */
-  hostPid(pid: number): number | null {
-    const ns = (p: number | string): string | null => {
-      try {
-        return readlinkSync(`/proc/${p}/ns/pid`);
-      } catch {
-        return null;
-      }
-    };
-    const container = ns(this.leaderPid);
-    for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-      try {
-        const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]?.trim().split(/\s+/);
-        if (nspid && Number(nspid[nspid.length - 1]) === pid && ns(entry) === container) return Number(entry);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return null;
   }
 
   /** bash /src/scripts/install.sh install, as `make install` would run it (the tree is built on the host). */
