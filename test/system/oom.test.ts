@@ -16,8 +16,7 @@
 // printed, where systemd-nspawn cannot run; under CI that is a failure.
 import { expect } from "chai";
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { oomCountFile } from "../../daemon/worker/oom.js";
+import { join } from "node:path";
 import { SRC, sleep, start, unavailableReason, type Container } from "./container.js";
 
 const UNIT = "vigil.service";
@@ -100,6 +99,16 @@ function restarts(metrics: string): Map<string, number> {
   return counts;
 }
 
+/** The host's v1 memory cgroup folder of host process `pid` (found here, not by the code under test), or null. */
+function hostMemoryCgroup(pid: number): string | null {
+  const path = /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
+  const mount = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" "))
+    .find((f) => f[f.length - 3] === "cgroup" && f[f.length - 1]!.split(",").includes("memory") && f[3] === "/");
+  return path === undefined || mount === undefined ? null : `${mount[4]}${path === "/" ? "" : path}`;
+}
+
 /** How vigil.service got its memory limit, and how to take it away. */
 interface MemoryLimit {
   how: string;
@@ -131,9 +140,8 @@ describe("OOM kills under a real systemd (system tests)", function () {
     const memoryMount = await ct().run(["grep", " /sys/fs/cgroup/memory ", "/proc/self/mountinfo"]).catch(() => "");
     if (!/ - cgroup cgroup \S*\bmemory\b/.test(memoryMount)) throw new Error(`the container has no memory controller, v1 or v2:\n${controllers.stdout}${memoryMount}`);
     const leader = ct().leaderPid;
-    const file = oomCountFile(readFileSync(`/proc/${leader}/cgroup`, "utf8"), readFileSync("/proc/self/mountinfo", "utf8"));
-    if (file === null || !file.endsWith("/memory.oom_control")) throw new Error(`no v1 memory cgroup for the container on the host (${file})`);
-    const parent = dirname(file);
+    const parent = hostMemoryCgroup(leader);
+    if (parent === null) throw new Error(`no v1 memory cgroup on the host for the container's PID 1 (${leader})`);
     const name = `vigil-oom-${process.pid}`;
     const dir = join(parent, name);
     mkdirSync(dir);
