@@ -76,7 +76,8 @@ export interface Slot {
 }
 
 export interface ProgramDeps extends Omit<WorkerDeps, "onEnd" | "onReadiness" | "emit"> {
-  oom: { consume(): boolean };
+  /** Whether a worker that ended unasked was OOM-killed (daemon/worker/oom.ts). */
+  oom: { attribute(killedFromOutside: boolean, now: number): boolean };
   /** Readiness or state of the program changed. */
   onChange: (program: Program) => void;
   emit: EventSink;
@@ -375,7 +376,7 @@ export class Program {
       return;
     }
     const now = this.deps.clock.now();
-    const oom = killedFromOutside(worker.state) && this.deps.oom.consume();
+    const oom = this.deps.oom.attribute(killedFromOutside(worker.state), now);
     const decision = decideAfterEnd(worker.state, this.cfg, this.history, slot.failures, now, oom);
     switch (decision.action) {
       case "leave":

@@ -4,7 +4,7 @@ import type { ShutdownReason } from "../../lib/protocol/index.js";
 import type { Clock } from "../clock/clock.js";
 import type { Config, ProgramConfig } from "../config/types.js";
 import { HeartbeatFile, HeartbeatMonitor } from "../worker/heartbeat.js";
-import { OomCounter } from "../worker/oom.js";
+import { OomKills } from "../worker/oom.js";
 import type { SocketLeases, WorkerOutputDeps } from "../worker/worker.js";
 import type { EventSink } from "./events.js";
 import { Program, type ProgramDeps } from "./program.js";
@@ -73,7 +73,7 @@ export class Supervisor {
       heartbeat: { file: this.heartbeatFile, monitor: this.monitor },
       baseEnv: deps.baseEnv ?? defaultBaseEnv(),
       onChange: () => deps.onChange?.(),
-      oom: new OomCounter(),
+      oom: new OomKills(),
       output: deps.output,
       sockets: deps.sockets,
     };
