@@ -295,7 +295,7 @@ export async function supervisorRestart(ctx) {
   const { QUICK, say, addRow, results, peerSkip } = ctx;
   const C = QUICK ? { reps: 3, steadyS: 2, leadMs: 1000, tailMs: 1000 } : { reps: 3, steadyS: 4, leadMs: 1500, tailMs: 1500 };
   const sc = (results.scenarios.sysrestart = { ...C, runs: {} });
-  const record = async (key, label, url, restart) => {
+  const record = async (key, label, url, restartSystem) => {
     const runs = (sc.runs[key] = { label, steady: [], restart: [] });
     await answering(url, 4, 60_000);
     for (let rep = 0; rep < C.reps; rep++) {
@@ -304,7 +304,7 @@ export async function supervisorRestart(ctx) {
         url,
         async () => {
           const t0 = now();
-          await restart();
+          await restartSystem();
           // Serving again: the first answer after the command returned.
           const back = await firstAnswer(url, 60_000);
           return { commandMs: now() - t0, answeringMs: back - t0 };
@@ -315,7 +315,7 @@ export async function supervisorRestart(ctx) {
       delete restart.output;
       runs.steady.push(steady);
       runs.restart.push(restart);
-      say(`sysrestart ${key} rep ${rep + 1}: lost ${restart.lost} of ${restart.requests} (steady lost ${steady.lost}), answering again ${round(restart.actionResult.answeringMs)} ms after the restart began`);
+      say(`sysrestart ${key} rep ${rep + 1}: lost ${restart.lost}, served ${restart.requests} (steady: lost ${steady.lost}), answering again ${round(restart.actionResult.answeringMs)} ms after the restart began`);
       await answering(url, 4, 60_000);
     }
   };
