@@ -769,11 +769,15 @@ function addRow(r) {
     ok = t.works;
     targetText = "all work";
   }
+  // vigil's side not run here (e.g. no container in QUICK mode): no verdict.
+  const skipped = !Array.isArray(r.vigil);
+  if (skipped) targetText += " (not measured)";
   rows.push({
     scenario: r.scenario,
     figure: r.figure,
     stat,
-    vigil: vs,
+    vigil: vs ?? (typeof r.vigil === "string" ? r.vigil : null),
+    skipped,
     baseline: bs,
     ratio,
     target: targetText,
@@ -807,7 +811,7 @@ function printTable() {
     r.target,
     cell(r.pm2, r.stat, r.digits),
     cell(r.supervisord, r.stat, r.digits),
-    r.ok ? "ok" : "MISS",
+    r.skipped ? "-" : r.ok ? "ok" : "MISS",
     ...(withOthers ? [r.others ? Object.entries(r.others).map(([k, v]) => `${k}: ${cell(v, r.stat, r.digits)}`).join("; ") : ""] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
