@@ -5,7 +5,9 @@
 //   QUICK=1 node bench/bench.mjs    small N, short windows, 3 repetitions, no peers
 //
 // Environment: QUICK=1; BENCH_PEERS=1|0 (peers in QUICK mode too | not even in full); BENCH_ONLY=a,b
-// (only these scenarios: startstop, teardown, hang, crash, idle100, idle1200, scale).
+// (only these scenarios: startstop, teardown, hang, crash, idle100, idle1200, scale, web, webrestart,
+// sysrestart, output); BENCH_CONTAINER=1|0 (the real-systemd parts of sysrestart and output in QUICK
+// mode too | not even in full). The web and output scenarios are in web.mjs and output.mjs.
 // Prints progress lines starting with "#", then one table; writes
 // bench/results/<timestamp>.json with every sample.
 import { spawnSync } from "node:child_process";
@@ -44,6 +46,8 @@ import {
   startTime,
   summary,
 } from "./lib/util.mjs";
+import { supervisorRestart, webRestart, webThroughput } from "./web.mjs";
+import { outputCost } from "./output.mjs";
 
 const QUICK = process.env.QUICK === "1";
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",")) : null;
@@ -132,7 +136,18 @@ const SCENARIOS = {
   crash: crashRestart,
   idle1200: idle1200,
   scale: scale,
+  web: () => webThroughput(ctx()),
+  webrestart: () => webRestart(ctx()),
+  sysrestart: () => supervisorRestart(ctx()),
+  output: () => outputCost(ctx()),
 };
+
+const WITH_CONTAINER = process.env.BENCH_CONTAINER ? process.env.BENCH_CONTAINER === "1" : !QUICK;
+
+/** What the scenarios in other files (web.mjs, output.mjs) get from this one. */
+function ctx() {
+  return { QUICK, say, addRow, results, peerSkip, withPeers: WITH_PEERS, withContainer: WITH_CONTAINER };
+}
 
 const peerSkip = {
   pm2: WITH_PEERS ? pm2Available() : QUICK ? "not run in QUICK mode" : "not run (BENCH_PEERS=0)",
@@ -731,12 +746,21 @@ function addRow(r) {
   if (t.ratio !== undefined) {
     ok = ratio <= t.ratio;
     targetText = `<= ${t.ratio} x floor`;
+  } else if (t.minRatio !== undefined) {
+    ok = ratio >= t.minRatio;
+    targetText = `>= ${t.minRatio} x floor`;
   } else if (t.max !== undefined) {
     ok = vv <= t.max;
     targetText = `<= ${t.max}`;
     if (t.belowPm2) {
       targetText += ", < PM2";
       if (pm2s) ok = ok && vv < pm2s[stat];
+    }
+    if (t.belowPeers) {
+      // Ahead of every peer that ran: fewer, or none where none lost any.
+      targetText += ", <= every peer";
+      const peers = [r.pm2, r.sup, ...Object.values(r.others ?? {})].filter(Array.isArray).map((xs) => summary(xs)[stat]);
+      ok = ok && peers.every((p) => vv <= p);
     }
   } else if (t.info) {
     ok = true;
@@ -745,16 +769,21 @@ function addRow(r) {
     ok = t.works;
     targetText = "all work";
   }
+  // vigil's side not run here (e.g. no container in QUICK mode): no verdict.
+  const skipped = !Array.isArray(r.vigil);
+  if (skipped) targetText += " (not measured)";
   rows.push({
     scenario: r.scenario,
     figure: r.figure,
     stat,
-    vigil: vs,
+    vigil: vs ?? (typeof r.vigil === "string" ? r.vigil : null),
+    skipped,
     baseline: bs,
     ratio,
     target: targetText,
     pm2: pm2s ?? r.pm2 ?? null,
     supervisord: Array.isArray(r.sup) ? summary(r.sup) : r.sup ?? null,
+    others: r.others ? Object.fromEntries(Object.entries(r.others).map(([k, v]) => [k, Array.isArray(v) ? summary(v) : v ?? null])) : null,
     ok: Boolean(ok),
     note: r.note ?? null,
     digits: r.digits ?? 1,
@@ -765,12 +794,14 @@ function cell(x, stat, digits) {
   if (x === null || x === undefined) return "-";
   if (typeof x === "string") return x;
   const fmt = (v) => (Number.isFinite(v) ? String(round(v, digits)) : "n/a");
-  const head = stat === "p99" ? `p99 ${fmt(x.p99)}` : fmt(x.median);
+  const head = stat === "p99" ? `p99 ${fmt(x.p99)}` : stat === "max" ? `max ${fmt(x.max)}` : fmt(x.median);
   return `${head} [${fmt(x.min)}-${fmt(x.max)}] n=${x.n}`;
 }
 
 function printTable() {
-  const head = ["scenario", "figure", "vigil", "baseline (floor)", "ratio", "target", "PM2", "supervisord", "ok?"];
+  // A last column for the peers only some scenarios have (gunicorn's own HUP, vigil without vigil.socket).
+  const withOthers = rows.some((r) => r.others);
+  const head = ["scenario", "figure", "vigil", "baseline (floor)", "ratio", "target", "PM2", "supervisord", "ok?", ...(withOthers ? ["others"] : [])];
   const body = rows.map((r) => [
     r.scenario,
     r.figure,
@@ -780,13 +811,14 @@ function printTable() {
     r.target,
     cell(r.pm2, r.stat, r.digits),
     cell(r.supervisord, r.stat, r.digits),
-    r.ok ? "ok" : "MISS",
+    r.skipped ? "-" : r.ok ? "ok" : "MISS",
+    ...(withOthers ? [r.others ? Object.entries(r.others).map(([k, v]) => `${k}: ${cell(v, r.stat, r.digits)}`).join("; ") : ""] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
   const line = (cols) => "| " + cols.map((c, i) => String(c).padEnd(widths[i])).join(" | ") + " |";
   const out = [line(head), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)];
   process.stdout.write("\n" + out.join("\n") + "\n\n");
-  process.stdout.write("values: median [min-max] n=repetitions (p99 where marked); ms unless the figure says otherwise; ratio = vigil / floor, same statistic\n");
+  process.stdout.write("values: median [min-max] n=repetitions (p99 or max where marked); ms unless the figure says otherwise; ratio = vigil / floor (or vigil / its own steady figure where the baseline says so), same statistic\n");
   rows.forEach((r, i) => r.note && process.stdout.write(`  ${i + 1}. ${r.scenario}: ${r.note}\n`));
 }
 

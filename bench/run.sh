@@ -40,6 +40,17 @@ else
   fi
 fi
 
+# wrk is the load of the web scenarios (QUICK too); Debian's package, as for the socket tests.
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "# bench: installing Debian's wrk (apt-get install -y wrk)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
+      echo "# bench: wrk cannot be installed; the web scenarios will fail"
+  else
+    echo "# bench: wrk is not installed (apt-get install wrk); the web scenarios will fail"
+  fi
+fi
+
 if [ "$PEERS" = 1 ]; then
   # PM2, into a scratch folder that git ignores (bench/.peers/).
   if [ ! -f bench/.peers/node_modules/pm2/bin/pm2 ]; then

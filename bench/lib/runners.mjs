@@ -16,7 +16,7 @@ export const VIGILD = process.env.BENCH_VIGILD || join(REPO, "dist/daemon/main.j
 export const PY_BENCH = join(BENCH, "workers/py_bench.py");
 export const PEERS = join(BENCH, ".peers");
 export const PM2_BIN = join(PEERS, "node_modules/pm2/bin/pm2");
-const PATH = process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin";
+export const PATH = process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin";
 
 export function scratch(prefix) {
   return mkdtempSync(join(tmpdir(), `vigil-bench-${prefix}-`));
@@ -360,9 +360,14 @@ export class Pm2 {
     this.readyDir = join(this.dir, "ready");
     mkdirSync(this.home);
     mkdirSync(this.readyDir);
-    this.total = apps.reduce((n, a) => n + a.count, 0);
+    this.total = apps.reduce((n, a) => n + (a.count ?? 0), 0);
     const list = [];
     for (const a of apps) {
+      // An app given whole (a web server, a log flood) is passed to PM2 as it is.
+      if (a.app) {
+        list.push(a.app);
+        continue;
+      }
       for (let i = 0; i < a.count; i++) {
         list.push({
           name: `${a.name}-${i}`,
@@ -460,7 +465,10 @@ export function supervisordAvailable() {
 }
 
 export class Supervisord extends LineProcess {
-  /** programs: [{ name, args: [...], count, stopwaitsecs }] */
+  /**
+   * programs: [{ name, args: [...], count, stopwaitsecs }]; `command` replaces
+   * the Python worker, `options` overrides or adds program options.
+   */
   constructor(programs) {
     const dir = scratch("supervisord");
     const readyDir = join(dir, "ready");
@@ -480,23 +488,25 @@ export class Supervisord extends LineProcess {
       `serverurl=unix://${join(dir, "supervisor.sock")}`,
     ];
     for (const p of programs) {
-      conf.push(
-        `[program:${p.name}]`,
-        `command=python3 ${PY_BENCH} ${p.args.join(" ")}`,
-        `numprocs=${p.count}`,
-        "process_name=%(program_name)s_%(process_num)04d",
-        "autostart=true",
-        "autorestart=true",
-        "startsecs=0",
-        "startretries=100000",
-        "stopsignal=TERM",
-        `stopwaitsecs=${p.stopwaitsecs}`,
-        "stopasgroup=true",
-        "killasgroup=true",
-        "stdout_logfile=NONE",
-        "stderr_logfile=NONE",
-        `environment=BENCH_READY_DIR="${readyDir}"`,
-      );
+      // supervisord refuses an option given twice: overrides replace, not append.
+      const options = {
+        command: p.command ?? `python3 ${PY_BENCH} ${p.args.join(" ")}`,
+        numprocs: p.count,
+        process_name: "%(program_name)s_%(process_num)04d",
+        autostart: "true",
+        autorestart: "true",
+        startsecs: 0,
+        startretries: 100000,
+        stopsignal: "TERM",
+        stopwaitsecs: p.stopwaitsecs,
+        stopasgroup: "true",
+        killasgroup: "true",
+        stdout_logfile: "NONE",
+        stderr_logfile: "NONE",
+        environment: `BENCH_READY_DIR="${readyDir}"`,
+        ...p.options,
+      };
+      conf.push(`[program:${p.name}]`, ...Object.entries(options).map(([k, v]) => `${k}=${v}`));
     }
     const path = join(dir, "supervisord.conf");
     writeFileSync(path, conf.join("\n") + "\n");
@@ -504,7 +514,25 @@ export class Supervisord extends LineProcess {
     this.name = "supervisord";
     this.dir = dir;
     this.readyDir = readyDir;
+    this.conf = path;
     this.total = programs.reduce((n, p) => n + p.count, 0);
+  }
+
+  /** supervisorctl against this supervisord; rejects unless it exits 0. */
+  ctl(args, timeoutMs = 60_000) {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn("supervisorctl", ["-c", this.conf, ...args], { env: { PATH }, stdio: ["ignore", "pipe", "pipe"] });
+      trackPid(child.pid);
+      let out = "";
+      child.stdout.on("data", (c) => (out += c));
+      child.stderr.on("data", (c) => (out += c));
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        if (code === 0) resolvePromise(out);
+        else reject(new Error(`supervisorctl ${args.join(" ")} exited ${code}: ${out.slice(-1000)}`));
+      });
+    });
   }
 
   ready(timeoutMs) {
