@@ -1,4 +1,4 @@
-// The metric names and labels in DESIGN.md ("Metrics") are a public contract:
+// The metric names and labels in the README's metrics table are a public contract:
 // the alerting rules and the Grafana dashboard in monitoring/ may use only
 // them, and a real vigild must export exactly them, in a scrape that
 // `promtool check metrics` has nothing to say about.
@@ -21,19 +21,19 @@ interface MetricContract {
 }
 
 const PROGRAM: readonly string[] = []; // any program name
-/** DESIGN.md, "Metrics", with the label values the code defines (metrics.ts, policy.ts, lifecycle.ts). */
-const DESIGN: Record<string, MetricContract> = {
+/** The README's metrics table, with the label values the code defines (metrics.ts, policy.ts, lifecycle.ts). */
+const CONTRACT: Record<string, MetricContract> = {
   vigil_workers: {
     type: "gauge",
     labels: { program: PROGRAM, state: ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] },
   },
   vigil_worker_restarts_total: {
     type: "counter",
-    // `restart` (vigilctl restart) is in the code, not (yet) in the DESIGN table.
+    // `restart` (vigilctl restart) is in the code, beyond the first metrics table.
     labels: { program: PROGRAM, reason: ["exit", "crash", "oom", "hang", "recycle", "reload", "restart"] },
   },
   vigil_worker_hangs_total: { type: "counter", labels: { program: PROGRAM, phase: ["running", "handlers", "teardown", "signal"] } },
-  // `unkillable` (still there after SIGKILL) is in the code, not (yet) in the DESIGN table.
+  // `unkillable` (still there after SIGKILL) is in the code, beyond the first metrics table.
   vigil_worker_shutdown_seconds: { type: "histogram", labels: { program: PROGRAM, outcome: ["clean", "skipped", "forced", "unkillable"] } },
   vigil_worker_teardown_seconds: { type: "histogram", labels: { program: PROGRAM } },
   vigil_watchdog_pings_total: { type: "counter", labels: {} },
@@ -80,7 +80,7 @@ const TARGET_LABELS = ["job", "instance"];
 function selectableSeries(): Map<string, Record<string, readonly string[]>> {
   const names = new Map<string, Record<string, readonly string[]>>();
   const target = Object.fromEntries(TARGET_LABELS.map((l) => [l, PROGRAM]));
-  for (const [name, m] of Object.entries(DESIGN)) {
+  for (const [name, m] of Object.entries(CONTRACT)) {
     const labels = { ...m.labels, ...target };
     if (m.type === "histogram") {
       names.set(`${name}_bucket`, { ...labels, le: PROGRAM });
@@ -143,7 +143,7 @@ function contractProblems(expr: string): string[] {
   for (const { name, matchers } of selectors) {
     const labels = series.get(name);
     if (!labels) {
-      const hint = DESIGN[name]?.type === "histogram" ? ` (a histogram: use ${name}_bucket, _sum or _count)` : "";
+      const hint = CONTRACT[name]?.type === "histogram" ? ` (a histogram: use ${name}_bucket, _sum or _count)` : "";
       problems.push(`unknown metric ${name}${hint}`);
       continue;
     }
@@ -240,15 +240,15 @@ describe("monitoring: the metrics contract", function () {
     expect(problems).to.deep.equal([]);
   });
 
-  it("the dashboard shows every metric of the DESIGN table", () => {
+  it("the dashboard shows every metric of the metrics contract", () => {
     const used = new Set(dashboardExpressions().flatMap(({ expr }) => selectorsOf(expr).selectors.map((s) => s.name)));
-    const missing = Object.entries(DESIGN)
+    const missing = Object.entries(CONTRACT)
       .filter(([name, m]) => (m.type === "histogram" ? !["_bucket", "_sum", "_count"].some((s) => used.has(name + s)) : !used.has(name)))
       .map(([name]) => name);
     expect(missing).to.deep.equal([]);
   });
 
-  it("a real vigild's scrape passes `promtool check metrics` and exports exactly the DESIGN table, with its types and labels", async () => {
+  it("a real vigild's scrape passes `promtool check metrics` and exports exactly the metrics contract, with its types and labels", async () => {
     // A previous stop leaves the report that vigil_last_shutdown_* come from.
     const previous = new Vigild({ programs: { p: { command: ["sleep", "1000"] } } });
     await previous.waitFor((e) => /^all 1 workers ready/.test(e.msg));
@@ -277,7 +277,7 @@ describe("monitoring: the metrics contract", function () {
 
     const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     const vigilTypes = Object.fromEntries([...types].filter(([name]) => name.startsWith("vigil_")).sort());
-    const expected = Object.fromEntries(Object.entries(DESIGN).map(([name, m]) => [name, m.type] as const).sort());
+    const expected = Object.fromEntries(Object.entries(CONTRACT).map(([name, m]) => [name, m.type] as const).sort());
     expect(vigilTypes).to.deep.equal(expected);
 
     // Every sample's labels are the contract's, with the contract's values.
