@@ -11,7 +11,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build run test test-system lint install uninstall bench fuzz soak clean
+.PHONY: all deps build run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
 
 all: build
 
@@ -26,7 +26,9 @@ $(STAMP_DEBS_TEST): $(NODE_STAMP) scripts/deps.sh
 
 deps: $(NODE_STAMP)
 
+# From scratch: a test whose source was moved or deleted must not run on.
 dist/.built: $(NODE_STAMP) $(SOURCES)
+	rm -rf dist
 	npx tsc -p .
 	@touch $@
 
@@ -47,9 +49,16 @@ test: build $(STAMP_DEBS_TEST)
 bench: build
 	QUICK=$(QUICK) bash bench/run.sh
 
-# The real-systemd scenarios alone (they are part of make test too).
+# The tiers alone (make test runs all three, in this order):
+# pure and fake-clock tests, then real processes, then real systemd.
+test-unit: build
+	@bash scripts/test.sh unit
+
+test-integration: build $(STAMP_DEBS_TEST)
+	@bash scripts/test.sh integration
+
 test-system: build $(STAMP_DEBS_TEST)
-	npx mocha --no-config --timeout 180000 'dist/test/system/*.test.js'
+	@bash scripts/test.sh system
 
 # vigil under a real systemd for SOAK_SECONDS (600) with crashing, hanging
 # and chatty workers and a reload every 20 s; prints its figures.
@@ -58,7 +67,7 @@ soak: build $(STAMP_DEBS_TEST)
 
 # The property tests of make test, with many more cases (FUZZ_RUNS).
 fuzz: build
-	FUZZ_RUNS=$${FUZZ_RUNS:-20000} npx mocha --no-config --timeout 0 'dist/test/fuzz/*.test.js'
+	FUZZ_RUNS=$${FUZZ_RUNS:-20000} npx mocha --no-config --timeout 0 'dist/test/*/fuzz/*.test.js'
 
 install: build
 	@bash scripts/install.sh install

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# make test: types, then every mocha suite. The reporter ends with the line
-# CI reads: "N passed, N failed, N skipped".
+# make test: types, then the test tiers in one mocha run (unit: pure and
+# fake-clock; integration: real processes; system: real systemd). The
+# reporter ends with the line CI reads: "N passed, N failed, N skipped".
+#   scripts/test.sh            every tier
+#   scripts/test.sh unit       one tier (unit, integration or system)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+tiers=("$@")
+[[ ${#tiers[@]} -eq 0 ]] && tiers=(unit integration system)
 
 echo "== type check"
 if ! npx tsc -p . --noEmit; then
   echo "0 passed, 1 failed"
   exit 1
 fi
-echo "== tests"
-npx mocha "$@"
+echo "== tests: ${tiers[*]}"
+specs=()
+for tier in "${tiers[@]}"; do
+  [[ -d dist/test/$tier ]] || { echo "no such tier: $tier"; echo "0 passed, 1 failed"; exit 1; }
+  specs+=("dist/test/$tier/**/*.test.js")
+done
+# .mocharc.json holds the reporter and timeouts, no spec: the tiers are named here.
+exec npx mocha "${specs[@]}"

@@ -5,13 +5,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { stringify } from "yaml";
 
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-export const VIGILD = join(REPO, "dist/daemon/main.js");
-export const FIXTURES = join(REPO, "test/fixtures/workers");
+import { FIXTURES, REPO, VIGILD } from "./repo.js";
+
+export { FIXTURES, REPO, VIGILD };
 
 export type LogEntry = { time: string; level: string; msg: string } & Record<string, unknown>;
 

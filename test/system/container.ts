@@ -10,11 +10,10 @@
 //   await c.stop();                   // always, pass or fail
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { delimiter, join } from "node:path";
 
-/** The repository root (this file runs from dist/test/system/). */
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export { REPO } from "../helpers/repo.js";
+import { REPO } from "../helpers/repo.js";
 const HARNESS = join(REPO, "scripts/systemd");
 /** Where the repository is inside the container. */
 export const SRC = "/src";
