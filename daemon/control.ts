@@ -1,38 +1,11 @@
 // What vigild offers to its control surfaces (D-Bus, and through it
 // vigilctl). The daemon implements it; the D-Bus module only translates.
-import type { TeardownMode } from "../lib/protocol/index.js";
+import type { DaemonStateName, HangPhase, Outcome } from "./core/vocabulary.js";
 import type { LastShutdownReport } from "./shutdown/report.js";
-import type { WorkerStateLabel } from "./metrics/metrics.js";
-import type { ProgramState } from "./supervisor/program.js";
-import type { HangPhase } from "./worker/lifecycle.js";
-import type { Outcome, RestartReason } from "./worker/policy.js";
+import type { ProgramInfo, WorkerInfo } from "./supervisor/views.js";
 
-export type DaemonStateName = "starting" | "running" | "reloading" | "stopping" | "forcing" | "stopped";
+export type { DaemonStateName, ProgramInfo, WorkerInfo };
 
-export interface WorkerInfo {
-  program: string;
-  worker: number;
-  pid: number | null;
-  state: WorkerStateLabel;
-  /** ms since this process was spawned; null while waiting to be restarted. */
-  uptimeMs: number | null;
-  /** Restarts of this worker slot (all reasons). */
-  restarts: number;
-  /** ms since the last heartbeat vigild has seen; null for plain workers and when heartbeats are off. */
-  lastHeartbeatAgeMs: number | null;
-  status: string | null;
-}
-
-export interface ProgramInfo {
-  name: string;
-  state: ProgramState;
-  instances: number;
-  ready: number;
-  /** The teardown mode in force (teardown: auto shows what it has switched to). */
-  teardown: TeardownMode;
-  teardownSetting: TeardownMode | "auto";
-  restarts: Partial<Record<RestartReason, number>>;
-}
 
 export interface StatusSnapshot {
   state: DaemonStateName;

@@ -1,43 +1,71 @@
 // vigild's own lifecycle as a pure state machine, and the one line that says
 // what it is doing (systemd's STATUS=, vigilctl's header). No I/O here.
-import type { DaemonStateName } from "./control.js";
+//
+//   starting -> running <-> reloading
+//       |          |            |
+//       +----------+------------+--> stopping -> forcing (second SIGTERM)
+//                                        |          |
+//                                        +----------+--> stopped
+import { assertNever } from "./core/assert.js";
+import type { DaemonStateName } from "./core/vocabulary.js";
+
+export interface DaemonState {
+  name: DaemonStateName;
+  /** SIGHUPs during a reload collapse into one more reload, run when this one is done. */
+  reloadQueued: boolean;
+  /** What vigild exits with once stopped: 1 after a failed start. */
+  exitStatus: number;
+}
 
 export type DaemonEvent = "all-ready" | "start-failed" | "term" | "hup" | "reload-done" | "stopped";
+
 export type DaemonAction =
-  | "none"
   | "announce-ready"
   | "begin-stop"
-  | "begin-failed-start"
+  | "report-failed-start"
   | "force"
   | "begin-reload"
-  | "queue-reload"
-  | "finish-reload"
-  | "ignore-hup"
+  | "announce-reloaded"
+  | "refuse-reload"
   | "finish";
 
+export interface DaemonStep {
+  next: DaemonState;
+  actions: DaemonAction[];
+}
+
+export const INITIAL_DAEMON_STATE: DaemonState = { name: "starting", reloadQueued: false, exitStatus: 0 };
+
 /**
- * The daemon's own lifecycle. A second SIGTERM/SIGINT during a stop forces
- * it; SIGHUPs during a reload collapse into one more reload; a SIGHUP during
- * start or stop is ignored (the configuration is read at the next start).
+ * A second SIGTERM/SIGINT during a stop forces it; SIGHUPs during a reload
+ * collapse into one more reload; a SIGHUP during start or stop is refused
+ * (the configuration is read at the next start).
  */
-export function daemonStep(state: DaemonStateName, event: DaemonEvent): { next: DaemonStateName; action: DaemonAction } {
+export function daemonStep(state: DaemonState, event: DaemonEvent): DaemonStep {
+  const to = (name: DaemonStateName, ...actions: DaemonAction[]): DaemonStep => ({ next: { ...state, name }, actions });
+  const stay: DaemonStep = { next: state, actions: [] };
   switch (event) {
     case "all-ready":
-      return state === "starting" ? { next: "running", action: "announce-ready" } : { next: state, action: "none" };
+      return state.name === "starting" ? to("running", "announce-ready") : stay;
     case "start-failed":
-      return state === "starting" ? { next: "stopping", action: "begin-failed-start" } : { next: state, action: "none" };
+      if (state.name !== "starting") return stay;
+      return { next: { ...state, name: "stopping", exitStatus: 1 }, actions: ["report-failed-start", "begin-stop"] };
     case "term":
-      if (state === "starting" || state === "running" || state === "reloading") return { next: "stopping", action: "begin-stop" };
-      if (state === "stopping") return { next: "forcing", action: "force" };
-      return { next: state, action: "none" };
+      if (state.name === "starting" || state.name === "running" || state.name === "reloading") return to("stopping", "begin-stop");
+      if (state.name === "stopping") return to("forcing", "force");
+      return stay;
     case "hup":
-      if (state === "running") return { next: "reloading", action: "begin-reload" };
-      if (state === "reloading") return { next: "reloading", action: "queue-reload" };
-      return { next: state, action: "ignore-hup" };
+      if (state.name === "running") return to("reloading", "begin-reload");
+      if (state.name === "reloading") return { next: { ...state, reloadQueued: true }, actions: [] };
+      return { next: state, actions: ["refuse-reload"] };
     case "reload-done":
-      return state === "reloading" ? { next: "running", action: "finish-reload" } : { next: state, action: "none" };
+      if (state.name !== "reloading") return stay;
+      if (state.reloadQueued) return { next: { ...state, reloadQueued: false }, actions: ["announce-reloaded", "begin-reload"] };
+      return to("running", "announce-reloaded");
     case "stopped":
-      return { next: "stopped", action: "finish" };
+      return to("stopped", "finish");
+    default:
+      return assertNever(event, "daemon event");
   }
 }
 
@@ -65,5 +93,7 @@ export function statusLine(input: {
       return `stopping: ${input.alive} of ${input.stopTotal} workers left${input.state === "forcing" ? " (forced)" : ""}`;
     case "stopped":
       return "stopped";
+    default:
+      return assertNever(input.state, "daemon state");
   }
 }

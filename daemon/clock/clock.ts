@@ -10,6 +10,11 @@ export interface Clock {
   now(): number;
   /** Runs `fn` once at monotonic time `atMs` (at once if that has passed). */
   at(atMs: number, fn: () => void): TimerHandle;
+  /**
+   * Runs `fn` on the next turn of the event loop, after the I/O already
+   * waiting (a message in a socket is read before `fn` judges a deadline).
+   */
+  defer(fn: () => void): void;
   /** Wall-clock time, only for timestamps that people read. */
   wallNow(): Date;
 }
@@ -34,5 +39,6 @@ export const systemClock: Clock = {
     timer = setTimeout(fire, Math.max(0, Math.ceil(atMs - monotonicMs())));
     return { cancel: () => clearTimeout(timer) };
   },
+  defer: (fn) => void setImmediate(fn),
   wallNow: () => new Date(),
 };

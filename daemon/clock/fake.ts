@@ -1,5 +1,7 @@
 // A clock for tests: time moves only when the test says so, and timers fire
-// in deadline order, each seeing `now()` equal to its own deadline.
+// in deadline order, each seeing `now()` equal to its own deadline. Deferred
+// work runs when time is moved (advance(0) runs only that), before the next
+// timer, as the next turn of the event loop would.
 import type { Clock, TimerHandle } from "./clock.js";
 
 interface Pending {
@@ -13,6 +15,7 @@ export class FakeClock implements Clock {
   private current: number;
   private seq = 0;
   private pending: Pending[] = [];
+  private deferred: Array<() => void> = [];
 
   constructor(startMs = 1_000_000) {
     this.current = startMs;
@@ -32,10 +35,15 @@ export class FakeClock implements Clock {
     return { cancel: () => void (entry.cancelled = true) };
   }
 
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+
   /** Moves time forward by `ms`, firing every timer that falls due on the way. */
   advance(ms: number): void {
     const target = this.current + ms;
     for (;;) {
+      this.runDeferred();
       this.pending = this.pending.filter((p) => !p.cancelled);
       const next = this.pending.reduce<Pending | null>(
         (best, p) => (p.at <= target && (!best || p.at < best.at || (p.at === best.at && p.seq < best.seq)) ? p : best),
@@ -47,9 +55,14 @@ export class FakeClock implements Clock {
       next.fn();
     }
     this.current = target;
+    this.runDeferred();
+  }
+
+  private runDeferred(): void {
+    while (this.deferred.length > 0) this.deferred.shift()!();
   }
 
   get pendingCount(): number {
-    return this.pending.filter((p) => !p.cancelled).length;
+    return this.pending.filter((p) => !p.cancelled).length + this.deferred.length;
   }
 }

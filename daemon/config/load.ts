@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 import { configSchema } from "./schema.js";
 import { programFiles, untrustedBecause } from "./trust.js";
-import { resolveUser } from "../worker/user.js";
+import { resolveUser } from "./users.js";
 import type { Config } from "./types.js";
 
 export { ConfigError, type ConfigIssue } from "./errors.js";

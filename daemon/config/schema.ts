@@ -4,7 +4,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { TEARDOWN_MODES } from "../../lib/protocol/index.js";
+import { PROTOCOL_MODES, RESTART_POLICIES, TEARDOWN_SETTINGS } from "../core/vocabulary.js";
 import { formatDuration, parseDuration, parseRestartLimit, parseSize } from "./duration.js";
 import { describeValue } from "./errors.js";
 import type { Config, ListenAddress, ProgramConfig, RestartConfig, ShutdownConfig, SocketAddress, SocketConfig } from "./types.js";
@@ -189,7 +189,7 @@ const env = mapOf(z.string().regex(ENV_NAME), parsed(string), (issue) =>
 );
 
 const restart = section({
-  policy: oneOf(["always", "on-failure", "never"], "always"),
+  policy: oneOf(RESTART_POLICIES, "always"),
   // 0: restart at once, every time (restart.limit still ends a crash loop).
   backoff_initial: duration("100ms"),
   backoff_max: duration("30s", POSITIVE),
@@ -213,7 +213,7 @@ const recycle = section({
 const shutdown = section({
   signal: parsed(signalName).prefault("SIGTERM"),
   handlers_timeout: duration("2s"),
-  teardown: oneOf([...TEARDOWN_MODES, "auto"], "destroy"),
+  teardown: oneOf(TEARDOWN_SETTINGS, "destroy"),
   teardown_hang_after: duration("1s"),
   timeout: duration("5s", POSITIVE),
 })
@@ -234,9 +234,9 @@ const program = section({
   cwd: optional(absolutePath),
   env: env.prefault({}),
   user: optional(nonEmptyString),
-  // Not in DESIGN's example: auto = plain until the worker writes on its
-  // socket, on = must say ready, off = no socket at all.
-  protocol: oneOf(["auto", "on", "off"], "auto"),
+  // auto = plain until the worker writes on its socket, on = must say
+  // ready, off = no socket at all.
+  protocol: oneOf(PROTOCOL_MODES, "auto"),
   sockets: z
     .array(parsed(nonEmptyString), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })
     .check((ctx) => {

@@ -1,15 +1,13 @@
 // The validated, frozen configuration that the rest of vigild reads. All
 // durations are in milliseconds, all sizes in bytes; loading turns the YAML's
 // strings ("250ms", "512MiB") into these once, so no other module parses.
-import type { TeardownMode } from "../../lib/protocol/index.js";
+import type { ProtocolMode, RestartPolicy, TeardownSetting } from "../core/vocabulary.js";
+
+export type { ProtocolMode, RestartPolicy, TeardownSetting };
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 export type LogFormat = "auto" | "journal" | "json" | "text";
 export type BusChoice = "auto" | "system" | "session" | "none";
-export type RestartPolicy = "always" | "on-failure" | "never";
-/** auto: plain until the worker writes on the socket; on: must say ready; off: no socket at all. */
-export type ProtocolMode = "auto" | "on" | "off";
-export type TeardownSetting = TeardownMode | "auto";
 
 export interface ListenAddress {
   host: string;

@@ -1,6 +1,6 @@
 // vigilctl's command line, parsed into data. Pure: the environment comes in
 // as an argument.
-import type { BusKind } from "../dbus/types.js";
+import type { BusKind } from "../dbus/connect.js";
 
 export type CtlCommand =
   | { kind: "status"; json: boolean }

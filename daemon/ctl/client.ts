@@ -4,21 +4,8 @@
 import dbus from "dbus-next";
 import type { StatusSnapshot } from "../control.js";
 import type { LastShutdownReport } from "../shutdown/report.js";
-import {
-  BUS_NAME,
-  BusConnectError,
-  ERRORS,
-  INTERFACE,
-  METHODS,
-  OBJECT_PATH,
-  POLICY_FILE,
-  connectBus,
-  onConnectionClosed,
-  resolveBusAddress,
-  signatureOf,
-  type BusKind,
-  type MethodName,
-} from "../dbus/types.js";
+import { BUS_NAME, ERRORS, INTERFACE, METHODS, OBJECT_PATH, POLICY_FILE, signatureOf, type MethodName } from "../dbus/contract.js";
+import { BusConnectError, connectBus, onConnectionClosed, resolveBusAddress, type BusKind } from "../dbus/connect.js";
 import { CTL_EXIT } from "./args.js";
 
 /** A failure with what to tell the user and the exit status. */

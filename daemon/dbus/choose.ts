@@ -1,7 +1,7 @@
 // Which bus vigild serves its control interface on.
 import { existsSync } from "node:fs";
 import type { BusChoice } from "../config/types.js";
-import type { BusKind } from "./types.js";
+import type { BusKind } from "./connect.js";
 
 export const SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket";
 

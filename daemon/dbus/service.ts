@@ -7,29 +7,8 @@
 // members are declared with Interface.configureMembers() instead.
 import dbus from "dbus-next";
 import { UnknownProgramError, type Control, type ControlEvent, type ReloadResult } from "../control.js";
-import {
-  BUS_NAME,
-  ERRORS,
-  INTERFACE,
-  METHODS,
-  OBJECT_PATH,
-  POLICY_FILE,
-  PROPERTIES,
-  SIGNALS,
-  connectBus,
-  describeDbusError,
-  eventToSignal,
-  onConnectionClosed,
-  resolveBusAddress,
-  signatureOf,
-  workerToRow,
-  type Arg,
-  type BusKind,
-  type PropertyName,
-  type WorkerExitedArgs,
-  type WorkerHungArgs,
-  type WorkerRow,
-} from "./types.js";
+import { BUS_NAME, ERRORS, INTERFACE, METHODS, OBJECT_PATH, POLICY_FILE, PROPERTIES, SIGNALS, eventToSignal, signatureOf, workerToRow, type Arg, type PropertyName, type WorkerExitedArgs, type WorkerHungArgs, type WorkerRow } from "./contract.js";
+import { connectBus, describeDbusError, onConnectionClosed, resolveBusAddress, type BusKind } from "./connect.js";
 
 export interface DbusServiceOptions {
   bus: BusKind;

@@ -1,8 +1,8 @@
 // Each supervisor event as one log line: the level says how much an operator
 // should care, the text says what happens next.
 import { formatDuration } from "../config/duration.js";
-import type { SupervisorEvent } from "../supervisor/events.js";
-import type { HangPhase } from "../worker/lifecycle.js";
+import type { SupervisorEvent } from "../core/events.js";
+import type { HangPhase } from "../core/vocabulary.js";
 import type { Fields, Logger } from "./logger.js";
 
 export function logEvent(log: Logger, event: SupervisorEvent): void {

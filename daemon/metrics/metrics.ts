@@ -3,34 +3,12 @@
 // so they can never drift from what is really running.
 import client from "prom-client";
 import { registerDefaultMetrics } from "./defaults.js";
-import type { SupervisorEvent } from "../supervisor/events.js";
+import type { SupervisorEvent } from "../core/events.js";
 import type { Supervisor } from "../supervisor/supervisor.js";
-import type { WorkerPhase } from "../worker/lifecycle.js";
-import { OUTCOMES, RESTART_REASONS } from "../worker/policy.js";
-import { HANG_PHASES } from "../worker/lifecycle.js";
+import { HANG_PHASES, OUTCOMES, RESTART_REASONS, WORKER_STATES, type WorkerStateLabel } from "../core/vocabulary.js";
+
 import type { LastShutdownReport } from "../shutdown/report.js";
 import type { SocketQueue } from "../sockets/set.js";
-
-export const WORKER_STATES = ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] as const;
-export type WorkerStateLabel = (typeof WORKER_STATES)[number];
-
-export function workerStateLabel(phase: WorkerPhase): WorkerStateLabel | null {
-  switch (phase) {
-    case "starting":
-      return "starting";
-    case "running":
-      return "running";
-    case "dumping":
-      return "hung";
-    case "handlers":
-    case "teardown":
-      return "stopping";
-    case "killing":
-      return "killing";
-    case "exited":
-      return null;
-  }
-}
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -54,21 +32,17 @@ export class Metrics {
     const self = this;
     new client.Gauge({
       name: "vigil_workers",
-      help: "Worker processes by program and state (backoff: waiting to be restarted; failed: the program gave up).",
+      help: "Worker slots by program and state: live workers by phase; empty slots as backoff (waiting to be restarted), failed (the program gave up) or stopped (ended and left down).",
       labelNames: ["program", "state"],
       registers,
       collect() {
         this.reset();
         for (const program of self.supervisor?.allPrograms() ?? []) {
           const counts = new Map<WorkerStateLabel, number>(WORKER_STATES.map((s) => [s, 0]));
-          const add = (label: WorkerStateLabel | null): void => {
-            if (label) counts.set(label, (counts.get(label) ?? 0) + 1);
-          };
-          for (const worker of program.workers()) add(workerStateLabel(worker.state.phase));
-          for (const slot of program.slots) {
-            if (slot.worker) continue;
-            if (slot.backoff) add("backoff");
-            else if (program.state === "failed") add("failed");
+          const add = (label: WorkerStateLabel): void => void counts.set(label, (counts.get(label) ?? 0) + 1);
+          for (const slot of program.slots()) {
+            for (const { label } of slot.workers) add(label);
+            if (slot.empty !== null) add(slot.empty);
           }
           for (const [state, n] of counts) this.set({ program: program.name, state }, n);
         }

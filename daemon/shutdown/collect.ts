@@ -1,6 +1,6 @@
 // Builds the last-shutdown report from the worker-exited events of a stop.
-import type { SupervisorEvent } from "../supervisor/events.js";
-import { OUTCOMES, type Outcome } from "../worker/policy.js";
+import type { SupervisorEvent } from "../core/events.js";
+import { OUTCOMES, type Outcome } from "../core/vocabulary.js";
 import { REPORT_VERSION, type LastShutdownReport, type WorkerShutdownRecord } from "./report.js";
 
 type Exited = Extract<SupervisorEvent, { type: "worker-exited" }>;

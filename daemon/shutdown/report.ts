@@ -1,8 +1,6 @@
 // The last-shutdown report: what a dying vigild leaves for the next one to
 // serve (metrics, vigilctl last-shutdown, D-Bus GetLastShutdown).
-import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
-import type { HangPhase } from "../worker/lifecycle.js";
-import type { Outcome } from "../worker/policy.js";
+import type { HangPhase, Outcome, ShutdownReason, TeardownMode } from "../core/vocabulary.js";
 
 export const REPORT_VERSION = 1;
 export const REPORT_FILE = "last-shutdown.json";

@@ -1,6 +1,7 @@
 // Programs and workers as vigilctl status and D-Bus ListWorkers show them.
-import type { ProgramInfo, WorkerInfo } from "../control.js";
-import { workerStateLabel } from "../metrics/metrics.js";
+// The state of each slot comes from Program.slots(), which vigil_workers
+// counts too, so the two can never disagree.
+import type { ProgramInfo, WorkerInfo } from "./views.js";
 import type { Supervisor } from "./supervisor.js";
 
 export function describeSupervisor(supervisor: Supervisor | null, now: number): { programs: ProgramInfo[]; workers: WorkerInfo[] } {
@@ -17,36 +18,35 @@ export function describeSupervisor(supervisor: Supervisor | null, now: number): 
       ready: program.readyCount,
       teardown: program.teardownMode,
       teardownSetting: program.cfg.shutdown.teardown,
-      restarts: Object.fromEntries(program.restarts),
+      restarts: { ...program.restarts },
     });
-    program.slots.forEach((slot, index) => {
-      const live = [slot.worker, slot.retiring?.worker].filter((w) => w != null);
-      for (const w of live) {
+    for (const slot of program.slots()) {
+      for (const { worker: w, label } of slot.workers) {
         const beat = w.heartbeatSlot !== null ? beats(w.heartbeatSlot) : 0;
         workers.push({
           program: program.name,
-          worker: index,
+          worker: slot.index,
           pid: w.pid,
-          state: workerStateLabel(w.state.phase) ?? "stopping",
+          state: label,
           uptimeMs: now - w.state.t.spawnedAt,
           restarts: slot.restarts,
           lastHeartbeatAgeMs: beat > 0 ? Math.max(0, now - beat) : null,
           status: w.state.status,
         });
       }
-      if (live.length === 0) {
+      if (slot.empty !== null) {
         workers.push({
           program: program.name,
-          worker: index,
+          worker: slot.index,
           pid: null,
-          state: slot.backoff ? "backoff" : program.state === "failed" ? "failed" : "stopping",
+          state: slot.empty,
           uptimeMs: null,
           restarts: slot.restarts,
           lastHeartbeatAgeMs: null,
           status: null,
         });
       }
-    });
+    }
   }
   return { programs, workers };
 }

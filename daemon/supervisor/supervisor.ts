@@ -4,18 +4,32 @@ import type { ShutdownReason } from "../../lib/protocol/index.js";
 import type { Clock } from "../clock/clock.js";
 import type { Config, ProgramConfig } from "../config/types.js";
 import { HeartbeatFile, HeartbeatMonitor } from "../worker/heartbeat.js";
+import { realHost, type Host } from "../worker/host.js";
 import { OomKills } from "../worker/oom.js";
 import type { SocketLeases, WorkerOutputDeps } from "../worker/worker.js";
-import type { EventSink } from "./events.js";
+import type { EventSink } from "../core/events.js";
 import { Program, type ProgramDeps } from "./program.js";
+
+/** What the supervisor's workers touch outside vigild: the OS, the heartbeat file, the OOM-kill count. */
+export interface Edges {
+  host: Host;
+  heartbeat: { file: HeartbeatFile; monitor: HeartbeatMonitor };
+  oom: ProgramDeps["oom"];
+}
+
+/** The real edges: the heartbeat file in `heartbeatDir` (default: /dev/shm), this cgroup's OOM count. */
+export function realEdges(clock: Clock, heartbeatDir?: string): Edges {
+  const file = new HeartbeatFile(heartbeatDir);
+  return { host: realHost, heartbeat: { file, monitor: new HeartbeatMonitor(file, clock) }, oom: new OomKills() };
+}
 
 export interface SupervisorDeps {
   clock: Clock;
   emit: EventSink;
+  edges: Edges;
   /** Called when overall readiness may have changed. */
   onChange?: () => void;
   baseEnv?: Readonly<Record<string, string>>;
-  heartbeatDir?: string;
   output: WorkerOutputDeps;
   sockets: SocketLeases;
 }
@@ -65,15 +79,17 @@ export class Supervisor {
   private readonly programDeps: ProgramDeps;
 
   constructor(config: Config, deps: SupervisorDeps) {
-    this.heartbeatFile = new HeartbeatFile(deps.heartbeatDir);
-    this.monitor = new HeartbeatMonitor(this.heartbeatFile, deps.clock);
+    const { heartbeat, host, oom } = deps.edges;
+    this.heartbeatFile = heartbeat.file;
+    this.monitor = heartbeat.monitor;
     this.programDeps = {
       clock: deps.clock,
+      host,
       emit: deps.emit,
-      heartbeat: { file: this.heartbeatFile, monitor: this.monitor },
+      heartbeat,
       baseEnv: deps.baseEnv ?? defaultBaseEnv(),
       onChange: () => deps.onChange?.(),
-      oom: new OomKills(),
+      oom,
       output: deps.output,
       sockets: deps.sockets,
     };

@@ -1,6 +1,6 @@
 // The protocol socket of one worker, as events: parsed messages and counted
 // protocol errors. Reading never throws into vigild, whatever the peer writes.
-import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   LineDecoder,
   encodeShutdown,
@@ -19,7 +19,7 @@ export class Channel {
   private closed = false;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     sink: ChannelSink,
   ) {
     socket.on("data", (chunk: Buffer) => {

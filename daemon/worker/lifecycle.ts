@@ -11,17 +11,12 @@
 // phase owns exactly one deadline (`deadline`); the edge re-arms its single
 // timer whenever the deadline changes, so a late timer can never fire into a
 // later phase. Why a worker ended is recorded once: the first cause wins.
-import type { ShutdownReason, TeardownMode, WorkerMessage } from "../../lib/protocol/index.js";
-import type { ProtocolMode } from "../config/types.js";
+import type { WorkerMessage } from "../../lib/protocol/index.js";
+import { assertNever } from "../core/assert.js";
+import type { StopRequest, Timeline } from "../core/record.js";
+import type { FaultCause, HangPhase, ProtocolMode, ShutdownReason, TeardownMode, WorkerKind, WorkerPhase } from "../core/vocabulary.js";
 
-export type WorkerPhase = "starting" | "running" | "dumping" | "handlers" | "teardown" | "killing" | "exited";
-export type WorkerKind = "unknown" | "plain" | "protocol";
-
-export const HANG_PHASES = ["running", "handlers", "teardown", "signal"] as const;
-export type HangPhase = (typeof HANG_PHASES)[number];
-
-/** Why a hung worker is being killed outside a stop. */
-export type FaultCause = "heartbeat" | "ready-timeout";
+export type { StopRequest, Timeline };
 
 /** A worker told to skip teardown but still there this long after handlers-done is killed. */
 export const SKIP_GRACE_MS = 100;
@@ -47,23 +42,6 @@ export interface LifecycleConfig {
   signal: NodeJS.Signals;
 }
 
-export interface Timeline {
-  spawnedAt: number;
-  readyAt: number | null;
-  stopRequestedAt: number | null;
-  handlersDoneAt: number | null;
-  teardownAt: number | null;
-  killedAt: number | null;
-  /** The exit, or when vigild gave up waiting for an unkillable worker. */
-  exitedAt: number | null;
-}
-
-export interface StopRequest {
-  reason: ShutdownReason;
-  teardown: TeardownMode;
-  /** The signal that asked a plain worker to stop; null for protocol workers. */
-  signal: NodeJS.Signals | null;
-}
 
 export interface WorkerState {
   phase: WorkerPhase;
@@ -108,7 +86,18 @@ export type WorkerEffect =
   | { type: "status"; text: string }
   /** No exit UNKILLABLE_AFTER_MS after SIGKILL: vigild stops waiting for this worker. */
   | { type: "unkillable"; afterMs: number }
-  | { type: "ignored"; event: string; phase: WorkerPhase };
+  | { type: "ignored"; event: string; phase: WorkerPhase }
+  /** Running and speaking the protocol: its heartbeats are due from now on. */
+  | { type: "watch-heartbeat" }
+  | { type: "unwatch-heartbeat" }
+  /**
+   * Remember the process tree before a stop or kill signal goes out: a worker
+   * that dies at once takes its children's parent links with it, and what
+   * escaped its process group (setsid) is found only through them.
+   */
+  | { type: "snapshot-tree" }
+  /** The worker was asked to stop (entered `handlers`). */
+  | { type: "stopping"; stop: StopRequest };
 
 export interface Step {
   next: WorkerState;
@@ -159,7 +148,7 @@ export function initialState(now: number, cfg: LifecycleConfig): Step {
     case "on":
       return { next: { ...base, kind: "protocol", deadline: now + cfg.readyTimeoutMs }, effects: [] };
     case "auto":
-      // Plain until it speaks: ready once spawned, as DESIGN.md says.
+      // Plain until it speaks, so ready once spawned: a worker that never heard of vigil runs as it would anywhere.
       return { next: { ...base, phase: "running", ready: true, t: { ...t, readyAt: now } }, effects: [{ type: "readiness", ready: true }] };
     case "off":
       return {
@@ -172,6 +161,22 @@ export function initialState(now: number, cfg: LifecycleConfig): Step {
 const LIVE_BEFORE_STOP: readonly WorkerPhase[] = ["starting", "running"];
 
 export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: LifecycleConfig): Step {
+  return withPhaseEffects(state, transition(state, event, now, cfg));
+}
+
+/** What follows from entering or leaving a phase, whatever the event that did it. */
+function withPhaseEffects(before: WorkerState, result: Step): Step {
+  const { next } = result;
+  if (before.phase === next.phase) return result;
+  const first: WorkerEffect[] = next.phase === "handlers" || next.phase === "killing" ? [{ type: "snapshot-tree" }] : [];
+  const after: WorkerEffect[] = [];
+  if (next.phase === "running" && next.kind === "protocol") after.push({ type: "watch-heartbeat" });
+  else if (before.phase === "running") after.push({ type: "unwatch-heartbeat" });
+  if (next.phase === "handlers" && next.stop) after.push({ type: "stopping", stop: next.stop });
+  return { next, effects: [...first, ...result.effects, ...after] };
+}
+
+function transition(state: WorkerState, event: WorkerEvent, now: number, cfg: LifecycleConfig): Step {
   switch (event.type) {
     case "message":
       return onMessage(state, event.message, now, cfg);
@@ -191,6 +196,8 @@ export function step(state: WorkerState, event: WorkerEvent, now: number, cfg: L
       return enterExited(state, now, { code: event.code, signal: event.signal, error: null });
     case "spawn-failed":
       return enterExited(state, now, { code: null, signal: null, error: event.error });
+    default:
+      return assertNever(event, "worker event");
   }
 }
 

@@ -1,15 +1,9 @@
 // Decisions about workers as plain functions over data: no I/O, no timers,
-// no logging. The names of outcomes and reasons are defined here once and are
-// used verbatim as metric labels, report fields and D-Bus strings.
-import type { RestartConfig, RestartPolicy } from "../config/types.js";
+// no logging. The names of outcomes and reasons are in core/vocabulary.ts.
+import type { RestartConfig } from "../config/types.js";
+import type { ShutdownDurations } from "../core/record.js";
+import type { Outcome, RestartPolicy, RestartReason } from "../core/vocabulary.js";
 import type { WorkerState } from "./lifecycle.js";
-
-/** unkillable: still there after SIGKILL (uninterruptible sleep); vigild stopped waiting for it. */
-export const OUTCOMES = ["clean", "skipped", "forced", "unkillable"] as const;
-export type Outcome = (typeof OUTCOMES)[number];
-
-export const RESTART_REASONS = ["exit", "crash", "oom", "hang", "recycle", "reload", "restart"] as const;
-export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** How a stopped worker's stop ended; null for a worker nobody asked to stop. */
 export function classifyShutdown(state: WorkerState): Outcome | null {
@@ -67,12 +61,6 @@ export function pruneRestarts(history: readonly number[], now: number, windowMs:
 /** True when one more restart at `now` would exceed `limit.count` within `limit.windowMs`. */
 export function restartLimitHit(history: readonly number[], now: number, limit: RestartConfig["limit"]): boolean {
   return pruneRestarts(history, now, limit.windowMs).length + 1 > limit.count;
-}
-
-export interface ShutdownDurations {
-  totalMs: number | null;
-  handlersMs: number | null;
-  teardownMs: number | null;
 }
 
 /** Phase durations that fall out of the recorded transitions. */

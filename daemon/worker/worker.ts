@@ -4,27 +4,38 @@
 import { ENV, STACK_DUMP_SIGNAL, type ShutdownReason, type TeardownMode } from "../../lib/protocol/index.js";
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import type { ProgramConfig } from "../config/types.js";
-import type { EventSink, WorkerRef } from "../supervisor/events.js";
+import { assertNever } from "../core/assert.js";
+import type { EventSink, WorkerRef } from "../core/events.js";
+import type { HangPhase } from "../core/vocabulary.js";
 import { Channel } from "./channel.js";
 import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
+import type { Host } from "./host.js";
 import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
 import { WorkerOutput, type OutputSink } from "./output.js";
 import { journalCommand, type OutputRoute } from "./journal.js";
 import type { Fields, OutputEntry } from "../log/logger.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
-import { execError, signalGroup, signalProcess, spawnWorker, workerFds } from "./process.js";
-import { dropPrivileges, resolveUser } from "./user.js";
-import { cpuPressure, schedulerState, starvationSuspected } from "./starvation.js";
-import { snapshotTree, survivors, type ProcessIdentity } from "./procfs.js";
-import { whereStuck } from "./stuck.js";
+import { workerFds } from "./process.js";
+import { dropPrivileges } from "./user.js";
+import { starvationSuspected } from "./starvation.js";
+import type { ProcessIdentity } from "./procfs.js";
+
+/** The shared heartbeat file's slots and the timer that watches them (worker/heartbeat.ts). */
+export interface Heartbeats {
+  file: Pick<HeartbeatFile, "allocate" | "release" | "fd">;
+  monitor: Pick<HeartbeatMonitor, "watch" | "unwatch">;
+}
 
 export interface WorkerDeps {
   clock: Clock;
+  host: Host;
   emit: EventSink;
-  heartbeat: { file: HeartbeatFile; monitor: HeartbeatMonitor };
+  heartbeat: Heartbeats;
   /** Called once, when the process is gone and everything it held is released. */
   onEnd: (worker: Worker) => void;
   onReadiness: (worker: Worker, ready: boolean) => void;
+  /** A hang was detected (running, or in a phase of its stop). */
+  onHang: (worker: Worker, phase: HangPhase, afterMs: number) => void;
   /** The environment every worker starts from (PATH and little else). */
   baseEnv: Readonly<Record<string, string>>;
   output: WorkerOutputDeps;
@@ -81,6 +92,8 @@ export class Worker {
   private letGo: (() => void) | null = null;
 
   constructor(
+    /** Unique within its program, for as long as the program exists. */
+    readonly id: number,
     readonly program: ProgramConfig,
     readonly index: number,
     private readonly deps: WorkerDeps,
@@ -100,7 +113,7 @@ export class Worker {
   }
 
   start(): void {
-    const { clock } = this.deps;
+    const { clock, host } = this.deps;
     const cfg = this.program;
     const useProtocol = cfg.protocol !== "off";
     const beats = useProtocol && cfg.heartbeatTimeoutMs > 0;
@@ -108,11 +121,11 @@ export class Worker {
     let command: readonly string[] = cfg.command;
     let userEnv: Record<string, string> = {};
     if (cfg.user !== null) {
-      const resolved = resolveUser(cfg.user);
-      const drop = resolved.ok ? dropPrivileges(cfg.command, resolved.ids, process.getuid?.()) : resolved;
+      const resolved = host.resolveUser(cfg.user);
+      const drop = resolved.ok ? dropPrivileges(cfg.command, resolved.ids, host.uid()) : resolved;
       if (!drop.ok) {
         // Reported on the next turn, like an exec failure: the caller's start() loop must finish first.
-        setImmediate(() => this.failSpawn(drop.error));
+        clock.defer(() => this.failSpawn(drop.error));
         return;
       }
       command = drop.command;
@@ -122,9 +135,9 @@ export class Worker {
     if (route.kind === "journal" || cfg.sockets.length > 0) {
       const [file] = cfg.command;
       const pathEnv = cfg.env.PATH ?? this.deps.baseEnv.PATH ?? "/usr/bin:/bin";
-      const error = file === undefined ? "empty command" : execError(file, cfg.cwd, pathEnv);
+      const error = file === undefined ? "empty command" : host.execError(file, cfg.cwd, pathEnv);
       if (error !== null) {
-        setImmediate(() => this.failSpawn(error));
+        clock.defer(() => this.failSpawn(error));
         return;
       }
     }
@@ -132,7 +145,7 @@ export class Worker {
     this.lease = cfg.sockets.length > 0 ? this.deps.sockets.acquire(cfg.sockets) : null;
     const listenFds = this.lease?.fds ?? [];
     if (listenFds.length > 0) command = withListenPid(command);
-    const result = spawnWorker({
+    const result = host.spawn({
       command,
       cwd: cfg.cwd,
       env: { ...userEnv, ...this.environment(useProtocol, listenFds.length) },
@@ -147,7 +160,7 @@ export class Worker {
     }
     const proc = result.process;
     this.letGo = () => {
-      proc.child.unref();
+      proc.unref();
       proc.stdout.destroy();
       proc.stderr.destroy();
     };
@@ -167,8 +180,7 @@ export class Worker {
         protocolError: (error) => this.deps.emit({ type: "protocol-error", error, ...this.ref }),
       });
     }
-    // 'exit', not 'close': a grandchild holding stdout open must not delay the verdict.
-    proc.child.once("exit", (code, signal) => this.dispatch({ type: "exit", code, signal }));
+    proc.onExit((code, signal) => this.dispatch({ type: "exit", code, signal }));
   }
 
   stop(reason: ShutdownReason, teardown: TeardownMode, at?: number): void {
@@ -194,10 +206,11 @@ export class Worker {
 
   /** A missed deadline: a hang, unless the host's CPU is starved (then one more timeout, once per silence). */
   private onMissedBeat(slot: number, lastBeatAt: number): void {
-    const now = this.deps.clock.now();
+    const { clock, host } = this.deps;
+    const now = clock.now();
     const extended = this.starvationGraceFrom !== null && lastBeatAt <= this.starvationGraceFrom;
-    const pressure = cpuPressure();
-    if (this.pid !== null && starvationSuspected({ pressure, state: schedulerState(this.pid), extended })) {
+    const pressure = host.cpuPressure();
+    if (this.pid !== null && starvationSuspected({ pressure, state: host.schedulerState(this.pid), extended })) {
       this.starvationGraceFrom = now;
       this.deps.emit({ type: "worker-starved", afterMs: now - lastBeatAt, pressure: pressure ?? 0, ...this.ref });
       this.watchHeartbeat(slot, now);
@@ -208,7 +221,7 @@ export class Worker {
 
   private rememberTree(pid: number): void {
     const known = new Set(this.tree.map((p) => `${p.pid}/${p.start}`));
-    for (const p of snapshotTree(pid)) if (!known.has(`${p.pid}/${p.start}`)) this.tree.push(p);
+    for (const p of this.deps.host.snapshotTree(pid)) if (!known.has(`${p.pid}/${p.start}`)) this.tree.push(p);
   }
 
   private outputSink(): OutputSink {
@@ -267,52 +280,29 @@ export class Worker {
       if (event.type === "exit") this.exitedAfterEnd(event.code, event.signal);
       return;
     }
-    const before = this.state;
-    const { next, effects } = step(before, event, this.deps.clock.now(), this.lc);
-    // Seen before the signal goes out: a worker that dies at once takes its
-    // children's parent links with it.
-    if (before.phase !== next.phase && (next.phase === "handlers" || next.phase === "killing") && this.pid !== null) {
-      this.rememberTree(this.pid);
-    }
+    const { next, effects } = step(this.state, event, this.deps.clock.now(), this.lc);
     this.state = next;
     this.apply(effects);
-    if (before.phase !== next.phase) this.onPhaseChange(before, next);
     this.syncTimer();
     if (next.phase === "exited") this.end();
   }
 
-  private onPhaseChange(before: WorkerState, next: WorkerState): void {
-    if (next.phase === "running" && next.kind === "protocol" && this.slot !== null) {
-      this.watchHeartbeat(this.slot, this.deps.clock.now());
-    } else if (before.phase === "running" && this.slot !== null) {
-      this.deps.heartbeat.monitor.unwatch(this.slot);
-    }
-    if (next.phase === "handlers" && next.stop) {
-      this.deps.emit({
-        type: "worker-stopping",
-        reason: next.stop.reason,
-        teardown: next.stop.teardown,
-        signal: next.stop.signal,
-        ...this.ref,
-      });
-    }
-  }
-
   private apply(effects: readonly WorkerEffect[]): void {
+    const { host } = this.deps;
     for (const effect of effects) {
       switch (effect.type) {
         case "send-shutdown":
           this.channel?.sendShutdown(effect);
           break;
         case "signal-group":
-          if (this.pid !== null) signalGroup(this.pid, effect.signal);
+          if (this.pid !== null) host.signalGroup(this.pid, effect.signal);
           break;
         case "dump-stack":
           if (this.pid !== null) {
-            signalProcess(this.pid, STACK_DUMP_SIGNAL);
+            host.signalProcess(this.pid, STACK_DUMP_SIGNAL);
             // A stopped process (SIGSTOP, a debugger gone) cannot print its
             // stacks; let it run for the grace it has before the kill.
-            signalProcess(this.pid, "SIGCONT");
+            host.signalProcess(this.pid, "SIGCONT");
           }
           break;
         case "readiness":
@@ -324,6 +314,7 @@ export class Worker {
           break;
         case "hang":
           this.deps.emit({ type: "worker-hang", phase: effect.phase, afterMs: effect.afterMs, ...this.ref });
+          this.deps.onHang(this, effect.phase, effect.afterMs);
           break;
         case "not-ready":
           this.deps.emit({ type: "worker-not-ready", afterMs: effect.afterMs, timeoutMs: effect.timeoutMs, ...this.ref });
@@ -332,13 +323,27 @@ export class Worker {
           this.deps.emit({ type: "worker-status", text: effect.text, ...this.ref });
           break;
         case "unkillable": {
-          const stuck = this.pid !== null ? whereStuck(this.pid) : { state: null, wchan: null };
+          const stuck = this.pid !== null ? host.whereStuck(this.pid) : { state: null, wchan: null };
           this.deps.emit({ type: "worker-unkillable", afterMs: effect.afterMs, state: stuck.state, wchan: stuck.wchan, ...this.ref });
           break;
         }
         case "ignored":
           this.deps.emit({ type: "event-ignored", event: effect.event, phase: effect.phase, ...this.ref });
           break;
+        case "watch-heartbeat":
+          if (this.slot !== null) this.watchHeartbeat(this.slot, this.deps.clock.now());
+          break;
+        case "unwatch-heartbeat":
+          if (this.slot !== null) this.deps.heartbeat.monitor.unwatch(this.slot);
+          break;
+        case "snapshot-tree":
+          if (this.pid !== null) this.rememberTree(this.pid);
+          break;
+        case "stopping":
+          this.deps.emit({ type: "worker-stopping", ...effect.stop, ...this.ref });
+          break;
+        default:
+          assertNever(effect, "worker effect");
       }
     }
   }
@@ -356,7 +361,7 @@ export class Worker {
         this.timerAt = null;
         // Node runs timers before it reads sockets: let a handlers-done that
         // is already in the socket be read before the deadline is judged.
-        setImmediate(() => this.dispatch({ type: "deadline" }));
+        this.deps.clock.defer(() => this.dispatch({ type: "deadline" }));
       });
     }
   }
@@ -377,9 +382,10 @@ export class Worker {
     }
     // Whatever the worker forked and left behind goes with it: its process
     // group, and what escaped the group with setsid() since it was seen.
-    if (this.pid !== null) signalGroup(this.pid, "SIGKILL");
-    const leaked = survivors(this.tree.filter((p) => p.pid !== this.pid && p.pgid !== this.pid));
-    for (const p of leaked) signalProcess(p.pid, "SIGKILL");
+    const { host } = this.deps;
+    if (this.pid !== null) host.signalGroup(this.pid, "SIGKILL");
+    const leaked = host.survivors(this.tree.filter((p) => p.pid !== this.pid && p.pgid !== this.pid));
+    for (const p of leaked) host.signalProcess(p.pid, "SIGKILL");
     if (leaked.length > 0) this.deps.emit({ type: "worker-leaked", pids: leaked.map((p) => p.pid), ...this.ref });
     this.tree = [];
     this.releaseSockets();

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { expect } from "chai";
 import dbus from "dbus-next";
 import { startDbusService, type DbusService } from "../../../daemon/dbus/service.js";
-import { BUS_NAME, ERRORS, INTERFACE, OBJECT_PATH, rowToWorker } from "../../../daemon/dbus/types.js";
+import { BUS_NAME, ERRORS, INTERFACE, OBJECT_PATH, rowToWorker } from "../../../daemon/dbus/contract.js";
 import { FakeControl, sampleReport } from "../../helpers/fake-control.js";
 import { PrivateBus } from "../../helpers/private-bus.js";
 

@@ -14,7 +14,8 @@ import {
   shutdownRow,
   workerRow,
 } from "../../../daemon/ctl/format.js";
-import { BusConnectError, eventToSignal, resolveBusAddress, rowToWorker, workerToRow } from "../../../daemon/dbus/types.js";
+import { eventToSignal, rowToWorker, workerToRow } from "../../../daemon/dbus/contract.js";
+import { BusConnectError, resolveBusAddress } from "../../../daemon/dbus/connect.js";
 import { sampleReport, sampleStatus } from "../../helpers/fake-control.js";
 
 describe("ctl format", function () {

@@ -2,35 +2,59 @@
 // the watchdog's health verdict, sd_notify rendering, bus choice, the
 // TimeoutStopSec check.
 import { expect } from "chai";
-import { daemonStep, statusLine, type DaemonEvent } from "../../../daemon/lifecycle.js";
-import type { DaemonStateName } from "../../../daemon/control.js";
+import { INITIAL_DAEMON_STATE, daemonStep, statusLine, type DaemonAction, type DaemonEvent, type DaemonState } from "../../../daemon/lifecycle.js";
+import type { DaemonStateName } from "../../../daemon/core/vocabulary.js";
 import { busCandidates } from "../../../daemon/dbus/choose.js";
 import { renderState } from "../../../daemon/systemd/notify.js";
 import { watchdogHealthy } from "../../../daemon/systemd/watchdog.js";
-import { requiredStopMs, stopTimeoutFits } from "../../../daemon/systemd/unit-check.js";
+import { requiredStopMs, stopTimeoutFits } from "../../../daemon/systemd/stop-budget.js";
 import type { ProgramConfig } from "../../../daemon/config/types.js";
 
 describe("daemon decisions", () => {
   it("daemonStep: the lifecycle table", () => {
-    const table: Array<[DaemonStateName, DaemonEvent, DaemonStateName, string]> = [
-      ["starting", "all-ready", "running", "announce-ready"],
-      ["starting", "start-failed", "stopping", "begin-failed-start"],
-      ["starting", "term", "stopping", "begin-stop"],
-      ["starting", "hup", "starting", "ignore-hup"],
-      ["running", "hup", "reloading", "begin-reload"],
-      ["running", "all-ready", "running", "none"],
-      ["reloading", "hup", "reloading", "queue-reload"],
-      ["reloading", "reload-done", "running", "finish-reload"],
-      ["reloading", "term", "stopping", "begin-stop"],
-      ["stopping", "term", "forcing", "force"],
-      ["stopping", "hup", "stopping", "ignore-hup"],
-      ["forcing", "term", "forcing", "none"],
-      ["stopping", "stopped", "stopped", "finish"],
-      ["forcing", "stopped", "stopped", "finish"],
+    const table: Array<[DaemonStateName, DaemonEvent, DaemonStateName, DaemonAction[]]> = [
+      ["starting", "all-ready", "running", ["announce-ready"]],
+      ["starting", "start-failed", "stopping", ["report-failed-start", "begin-stop"]],
+      ["starting", "term", "stopping", ["begin-stop"]],
+      ["starting", "hup", "starting", ["refuse-reload"]],
+      ["running", "hup", "reloading", ["begin-reload"]],
+      ["running", "all-ready", "running", []],
+      ["running", "start-failed", "running", []],
+      ["reloading", "reload-done", "running", ["announce-reloaded"]],
+      ["reloading", "term", "stopping", ["begin-stop"]],
+      ["stopping", "term", "forcing", ["force"]],
+      ["stopping", "hup", "stopping", ["refuse-reload"]],
+      ["forcing", "term", "forcing", []],
+      ["stopping", "stopped", "stopped", ["finish"]],
+      ["forcing", "stopped", "stopped", ["finish"]],
     ];
-    for (const [state, event, next, action] of table) {
-      expect(daemonStep(state, event), `${state} + ${event}`).to.deep.equal({ next, action });
+    for (const [name, event, next, actions] of table) {
+      const step = daemonStep({ ...INITIAL_DAEMON_STATE, name }, event);
+      expect({ next: step.next.name, actions: step.actions }, `${name} + ${event}`).to.deep.equal({ next, actions });
     }
+  });
+
+  it("daemonStep: SIGHUPs during a reload collapse into one more reload", () => {
+    let s: DaemonState = { ...INITIAL_DAEMON_STATE, name: "reloading" };
+    for (let i = 0; i < 3; i++) {
+      const step = daemonStep(s, "hup");
+      expect(step.actions).to.deep.equal([]);
+      s = step.next;
+    }
+    const done = daemonStep(s, "reload-done");
+    expect(done.next).to.include({ name: "reloading", reloadQueued: false });
+    expect(done.actions).to.deep.equal(["announce-reloaded", "begin-reload"]);
+    const again = daemonStep(done.next, "reload-done");
+    expect(again.next.name).to.equal("running");
+    expect(again.actions).to.deep.equal(["announce-reloaded"]);
+  });
+
+  it("daemonStep: a failed start keeps exit status 1 through the stop", () => {
+    let s = daemonStep(INITIAL_DAEMON_STATE, "start-failed").next;
+    s = daemonStep(s, "term").next;
+    s = daemonStep(s, "stopped").next;
+    expect(s).to.include({ name: "stopped", exitStatus: 1 });
+    expect(daemonStep(daemonStep(INITIAL_DAEMON_STATE, "term").next, "stopped").next.exitStatus).to.equal(0);
   });
 
   it("statusLine says in one line what vigild is doing", () => {

@@ -62,7 +62,15 @@ describe("worker lifecycle", () => {
     ]);
     expect(state.phase).to.equal("killing");
     expect(state.fault).to.equal("ready-timeout");
-    expect(effects.map((e) => e.type)).to.deep.equal(["not-ready", "dump-stack", "signal-group"]);
+    // The process tree is remembered before the kill: what it forked must be found after.
+    expect(effects.map((e) => e.type)).to.deep.equal(["not-ready", "dump-stack", "snapshot-tree", "signal-group"]);
+  });
+
+  it("heartbeats are watched exactly while a protocol worker runs", () => {
+    const ready = run([[10, { type: "message", message: { type: "ready" } }]]);
+    expect(ready.effects.map((e) => e.type)).to.include("watch-heartbeat");
+    const stopped = step(ready.state, { type: "stop", reason: "stop", teardown: "destroy" }, 20, cfg);
+    expect(stopped.effects.map((e) => e.type)).to.deep.equal(["snapshot-tree", "send-shutdown", "unwatch-heartbeat", "stopping"]);
   });
 
   it("an auto worker is ready at spawn, and back to starting if it says hello before ready", () => {

@@ -1,8 +1,7 @@
 // What happens in the supervisor, as data. The supervisor emits each event
 // once; the log, the metrics and D-Bus each subscribe and render it their way.
-import type { HangPhase, StopRequest, Timeline, WorkerPhase } from "../worker/lifecycle.js";
-import type { Outcome, RestartReason, ShutdownDurations } from "../worker/policy.js";
-import type { ShutdownReason, TeardownMode } from "../../lib/protocol/index.js";
+import type { ShutdownDurations, StopRequest, Timeline } from "./record.js";
+import type { HangPhase, Outcome, RestartReason, ShutdownReason, TeardownMode, WorkerPhase } from "./vocabulary.js";
 
 export interface WorkerRef {
   program: string;

@@ -1,0 +1,73 @@
+// The operating system as a worker and its program see it: spawning,
+// signals, and what /proc says about a process. Production uses realHost;
+// tests pass a fake with fake processes, so the Worker and Program edges run
+// under a fake clock without forking anything.
+import type { Duplex, Readable } from "node:stream";
+import { resolveUser, type UserLookup } from "../config/users.js";
+import { execError, signalGroup, signalProcess, spawnWorker, type SpawnSpec } from "./process.js";
+import { snapshotTree, survivors, treeRssBytes, type ProcessIdentity } from "./procfs.js";
+import { cpuPressure, schedulerState } from "./starvation.js";
+import { whereStuck, type StuckProcess } from "./stuck.js";
+
+/** What vigild holds of a running child: its exit, its pipes, its protocol socket. */
+export interface HostProcess {
+  pid: number;
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+  /** Stop holding vigild's event loop open for this child (one vigild gave up on). */
+  unref(): void;
+  stdout: Readable;
+  stderr: Readable;
+  channel: Duplex | null;
+}
+
+/** A failed spawn's reason arrives asynchronously, as Node reports it. */
+export type HostSpawnResult = { ok: true; process: HostProcess } | { ok: false; error: Promise<string> };
+
+export interface Host {
+  spawn(spec: SpawnSpec): HostSpawnResult;
+  /** Signals the process group `pid` leads; false when it is gone. */
+  signalGroup(pid: number, signal: NodeJS.Signals): boolean;
+  signalProcess(pid: number, signal: NodeJS.Signals): boolean;
+  /** Why `file` could not be executed, as execvp(3) would fail; null when it can. */
+  execError(file: string, cwd: string | null, pathEnv: string): string | null;
+  resolveUser(user: string): UserLookup;
+  uid(): number | undefined;
+  snapshotTree(pid: number): ProcessIdentity[];
+  survivors(tree: readonly ProcessIdentity[]): ProcessIdentity[];
+  treeRssBytes(pid: number): number;
+  /** The host's CPU pressure (PSI some avg10, %); null without PSI. */
+  cpuPressure(): number | null;
+  schedulerState(pid: number): string | null;
+  whereStuck(pid: number): StuckProcess;
+}
+
+export const realHost: Host = {
+  spawn(spec) {
+    const result = spawnWorker(spec);
+    if (!result.ok) return result;
+    const { child, pid, stdout, stderr, channel } = result.process;
+    return {
+      ok: true,
+      process: {
+        pid,
+        // 'exit', not 'close': a grandchild holding stdout open must not delay the verdict.
+        onExit: (listener) => void child.once("exit", listener),
+        unref: () => child.unref(),
+        stdout,
+        stderr,
+        channel,
+      },
+    };
+  },
+  signalGroup,
+  signalProcess,
+  execError,
+  resolveUser: (user) => resolveUser(user),
+  uid: () => process.getuid?.(),
+  snapshotTree,
+  survivors,
+  treeRssBytes,
+  cpuPressure: () => cpuPressure(),
+  schedulerState,
+  whereStuck,
+};
