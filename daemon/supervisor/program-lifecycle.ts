@@ -67,8 +67,8 @@ export interface ProgramState {
   /** Recycles waiting for another slot's replacement to finish (shared sockets only), by slot. */
   deferred: Array<{ slot: number; id: WorkerId; why: string }>;
   memoryCheckAt: number | null;
-  /** The readiness last reported, so a change is reported once. */
-  wasReady: boolean;
+  /** How many slots were ready when last reported, so each change is reported once. */
+  reportedReady: number;
   deadline: number | null;
 }
 
@@ -151,7 +151,7 @@ export function initialProgramState(cfg: ProgramConfig): ProgramState {
     roll: null,
     deferred: [],
     memoryCheckAt: null,
-    wasReady: false,
+    reportedReady: 0,
     deadline: null,
   };
 }
@@ -302,10 +302,11 @@ class Draft {
       if (last.current !== null || last.retiring !== null || last.backoffUntil !== null) break;
       s.slots.pop();
     }
-    const ready = programReady(s);
-    if (ready && s.phase === "starting") s.phase = "running";
-    if (ready !== s.wasReady) {
-      s.wasReady = ready;
+    if (programReady(s) && s.phase === "starting") s.phase = "running";
+    // Every worker that gets ready is progress systemd hears of (STATUS=, more start time).
+    const ready = readyCount(s);
+    if (ready !== s.reportedReady) {
+      s.reportedReady = ready;
       this.effects.push({ type: "changed" });
     }
     const times = [s.memoryCheckAt, ...s.slots.flatMap((slot) => [slot.backoffUntil, slot.recycle?.at ?? null])];
