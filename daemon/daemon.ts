@@ -3,7 +3,6 @@
 // offers the Control facade that D-Bus serves. Reload, the stop's record,
 // D-Bus keeping and what systemd is told live in daemon/run/.
 import type { Clock } from "./clock/clock.js";
-import { formatDuration } from "./config/duration.js";
 import { loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/types.js";
 import { assertNever } from "./core/assert.js";
@@ -15,18 +14,18 @@ import type { Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.js";
 import { DbusKeeper } from "./run/dbus-keeper.js";
+import { openSockets } from "./run/sockets.js";
 import { applyReload, prepareReload } from "./run/reload.js";
 import { StopRecord, loadPreviousReport } from "./run/stop-record.js";
-import { SystemdStatus } from "./run/systemd-status.js";
+import { SystemdStatus, startWatchdog } from "./run/systemd-status.js";
 import type { LastShutdownReport } from "./shutdown/report.js";
-import { SocketError } from "./sockets/bind.js";
 import type { Inherited } from "./sockets/inherited.js";
-import { SocketSet } from "./sockets/set.js";
+import type { SocketSet } from "./sockets/set.js";
 import { describeSupervisor } from "./supervisor/describe.js";
 import { Supervisor, realEdges, type Edges } from "./supervisor/supervisor.js";
 import type { Notifier } from "./systemd/notify.js";
 import { requiredStopMs } from "./systemd/stop-budget.js";
-import { Watchdog } from "./systemd/watchdog.js";
+import type { Watchdog } from "./systemd/watchdog.js";
 import { VERSION } from "./version.js";
 import { chooseOutputRoute, type OutputRoute } from "./worker/journal.js";
 
@@ -86,8 +85,10 @@ export class Daemon implements Control {
     this.bus.subscribe((event) => this.observe(event));
     this.lastReport = loadPreviousReport(this.config.stateDir, log);
     if (this.lastReport) this.metrics.lastShutdown(this.lastReport);
-    const sockets = this.openSockets();
+    const sockets = openSockets(this.config, this.deps.inherited, log, this.deps.notifier);
     if (!sockets) return 1;
+    this.sockets = sockets;
+    this.metrics.attachSockets(sockets);
     if (this.config.metrics.listen) {
       this.server = await startMetricsServer(this.metrics, this.config.metrics.listen, () => this.health());
       log.info(`metrics on ${this.server.url}`, { address: this.server.url });
@@ -113,7 +114,14 @@ export class Daemon implements Control {
     const onSignal = this.deps.onSignal ?? processSignals(clock);
     onSignal("term", () => this.dispatch("term"));
     onSignal("hup", () => this.dispatch("hup"));
-    this.startWatchdog();
+    this.watchdog = startWatchdog({
+      notifier: this.deps.notifier,
+      clock,
+      log,
+      maxLoopLagMs: this.config.watchdog.maxLoopLagMs,
+      supervisionOverdueMs: () => supervisor.monitor.overdueMs(clock.now()),
+      metrics: this.metrics,
+    });
     log.info(`vigild ${VERSION} starting ${supervisor.expectedWorkers()} workers of ${this.config.programs.length} programs`, {
       config: this.config.file,
       pid: process.pid,
@@ -126,30 +134,6 @@ export class Daemon implements Control {
       if (process.env.INVOCATION_ID) void this.systemd.checkStopTimeout(log);
     }
     return done;
-  }
-
-  /** Binds (or takes from systemd) the configured sockets; null after telling why they could not be. */
-  private openSockets(): SocketSet | null {
-    const { log, notifier, inherited } = this.deps;
-    if (inherited?.ignored) log.warn(`ignoring sockets from systemd: ${inherited.ignored}`);
-    const sockets = new SocketSet(inherited?.byName);
-    try {
-      const change = sockets.apply(this.config.sockets);
-      for (const note of change.notes) log.info(note);
-      for (const warning of change.warnings) log.warn(warning);
-    } catch (err) {
-      if (!(err instanceof SocketError)) throw err;
-      const why = `start failed: ${err.message}`;
-      log.error(why, { socket: err.socket, address: err.address });
-      notifier.send({ STATUS: why, ERRNO: 98 });
-      return null;
-    }
-    for (const name of inherited?.byName.keys() ?? []) {
-      if (!this.config.sockets.some((s) => s.name === name)) log.warn(`systemd passed a socket named ${name}, which is not under sockets:; ignoring it`);
-    }
-    this.sockets = sockets;
-    this.metrics.attachSockets(sockets);
-    return sockets;
   }
 
   // ---- Control ----------------------------------------------------------
@@ -315,26 +299,6 @@ export class Daemon implements Control {
     this.sockets?.close();
     await Promise.all([this.server?.close(), this.dbus.close()]);
     this.finished?.(this.s.exitStatus);
-  }
-
-  private startWatchdog(): void {
-    const { log, clock, notifier } = this.deps;
-    const intervalMs = notifier.watchdogMs();
-    if (intervalMs === null) return;
-    log.info(`systemd watchdog every ${formatDuration(intervalMs)}; pinging at half of it while healthy`);
-    this.watchdog = new Watchdog({
-      clock,
-      intervalMs,
-      maxLoopLagMs: this.config.watchdog.maxLoopLagMs,
-      supervisionOverdueMs: () => this.supervisor?.monitor.overdueMs(clock.now()) ?? 0,
-      ping: () => {
-        notifier.send({ WATCHDOG: 1 });
-        this.metrics.watchdogPinged();
-      },
-      unhealthy: (why) => log.warn(`not pinging the systemd watchdog: ${why}`),
-      lag: (ms) => this.metrics.eventLoopLag(ms),
-    });
-    this.watchdog.start();
   }
 
   private statusText(): string {

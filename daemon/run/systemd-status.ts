@@ -1,7 +1,8 @@
 // What vigild tells systemd about itself beside readiness: one STATUS= line
 // at most once per turn of the loop however many workers changed, more time
 // (EXTEND_TIMEOUT_USEC) while workers keep coming up, and a warning when the
-// unit's TimeoutStopSec is shorter than a stop may take.
+// unit's TimeoutStopSec is shorter than a stop may take; and the watchdog,
+// pinged only while vigild is healthy.
 import type { Clock } from "../clock/clock.js";
 import { formatDuration } from "../config/duration.js";
 import type { ProgramConfig } from "../config/types.js";
@@ -9,6 +10,7 @@ import type { DaemonStateName } from "../core/vocabulary.js";
 import type { Logger } from "../log/logger.js";
 import type { Notifier } from "../systemd/notify.js";
 import { STOP_MARGIN_MS, stopTimeoutFits } from "../systemd/stop-budget.js";
+import { Watchdog } from "../systemd/watchdog.js";
 
 export interface StatusSource {
   state(): DaemonStateName;
@@ -64,4 +66,33 @@ export class SystemdStatus {
     this.note = `warning: ${why}`;
     this.queue();
   }
+}
+
+/** Pings systemd's watchdog at half its interval while vigild is healthy; null when systemd does not watch. */
+export function startWatchdog(deps: {
+  notifier: Notifier;
+  clock: Clock;
+  log: Logger;
+  maxLoopLagMs: number;
+  supervisionOverdueMs: () => number;
+  metrics: { watchdogPinged(): void; eventLoopLag(ms: number): void };
+}): Watchdog | null {
+  const { notifier, clock, log, metrics } = deps;
+  const intervalMs = notifier.watchdogMs();
+  if (intervalMs === null) return null;
+  log.info(`systemd watchdog every ${formatDuration(intervalMs)}; pinging at half of it while healthy`);
+  const watchdog = new Watchdog({
+    clock,
+    intervalMs,
+    maxLoopLagMs: deps.maxLoopLagMs,
+    supervisionOverdueMs: deps.supervisionOverdueMs,
+    ping: () => {
+      notifier.send({ WATCHDOG: 1 });
+      metrics.watchdogPinged();
+    },
+    unhealthy: (why) => log.warn(`not pinging the systemd watchdog: ${why}`),
+    lag: (ms) => metrics.eventLoopLag(ms),
+  });
+  watchdog.start();
+  return watchdog;
 }
