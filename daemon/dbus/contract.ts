@@ -2,6 +2,7 @@
 // arguments (so `busctl introspect` reads well), the error names, the wire
 // form of a worker row and of the signals. Both sides use it:
 // daemon/dbus/service.ts serves it, vigilctl calls it.
+import { assertNever } from "../core/assert.js";
 import type { ControlEvent, WorkerInfo } from "../control.js";
 
 export const BUS_NAME = "org.vigil.Supervisor1";
@@ -160,5 +161,7 @@ export function eventToSignal(event: ControlEvent): SignalArgs {
           event.outcome ?? "",
         ],
       };
+    default:
+      return assertNever(event, "control event");
   }
 }

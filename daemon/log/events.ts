@@ -1,6 +1,7 @@
 // Each supervisor event as one log line: the level says how much an operator
 // should care, the text says what happens next.
 import { formatDuration } from "../config/duration.js";
+import { assertNever } from "../core/assert.js";
 import type { SupervisorEvent } from "../core/events.js";
 import type { HangPhase } from "../core/vocabulary.js";
 import type { Fields, Logger } from "./logger.js";
@@ -112,6 +113,8 @@ export function logEvent(log: Logger, event: SupervisorEvent): void {
       return log.error(`program ${event.program} FAILED: ${event.why}; not restarting it`, { program: event.program });
     case "program-stopped":
       return log.debug(`program ${event.program} stopped`, { program: event.program });
+    default:
+      return assertNever(event, "supervisor event");
   }
 }
 

@@ -4,14 +4,9 @@
 // `journalctl -p warning` filters correctly (sd-daemon(3)).
 import winston from "winston";
 import type { LogFormat, LogLevel } from "../config/types.js";
+import type { Fields, OutputEntry } from "../core/log-entry.js";
 
-export type Fields = Record<string, string | number | boolean | null | undefined>;
-
-export interface OutputEntry {
-  priority: number;
-  message: string;
-  fields: Fields;
-}
+export type { Fields, OutputEntry };
 
 export interface Logger {
   error(message: string, fields?: Fields): void;

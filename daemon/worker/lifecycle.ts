@@ -248,6 +248,8 @@ function onMessage(state: WorkerState, message: WorkerMessage, now: number, cfg:
       }
       if (state.phase !== "teardown") return ignored(spoke, "teardown");
       return { next: withTeardownBegun(spoke, now, cfg), effects: [] };
+    default:
+      return assertNever(message, "worker message");
   }
 }
 

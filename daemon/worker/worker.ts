@@ -13,7 +13,7 @@ import type { Host } from "./host.js";
 import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
 import { WorkerOutput, type OutputSink } from "./output.js";
 import { journalCommand, type OutputRoute } from "./journal.js";
-import type { Fields, OutputEntry } from "../log/logger.js";
+import type { Fields, OutputEntry } from "../core/log-entry.js";
 import { classifyShutdown, shutdownDurations } from "./policy.js";
 import { workerFds } from "./process.js";
 import { dropPrivileges } from "./user.js";
