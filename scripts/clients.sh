@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the worker clients as packages for applications (scripts/install.sh
-# lays them under $PREFIX/share/vigil/):
+# Builds the worker clients as packages for applications; `make clients` runs
+# it into dist/clients/, and scripts/install.sh lays that under
+# $PREFIX/share/vigil/:
 #
 #   bash scripts/clients.sh python OUTDIR   the wheel and sdist, vigil-VERSION*
 #   bash scripts/clients.sh node OUTDIR     the npm tarball, vigil-worker-VERSION.tgz
 #
 # VERSION is the one in vigil's package.json, stamped into each package. Both
-# build in a temporary directory: the source tree is only read. No network:
+# build in a temporary directory: lib/ is only read. No network:
 # the wheel comes from Debian's python3-build and python3-setuptools
 # (--no-isolation), the tarball from the repository's own tsc and `npm pack`
 # (nothing to fetch: the package has no dependencies). OUTDIR is replaced

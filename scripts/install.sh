@@ -21,7 +21,8 @@
 #
 # then `systemctl daemon-reload` (and `reload dbus`) when systemd runs and
 # DESTDIR is empty. Nothing is built here: run `make build` (npx tsc -p .)
-# first. The source tree is only read, never written. Idempotent.
+# first, and `make clients` for the client packages. The source tree is only
+# read, never written. Idempotent.
 set -euo pipefail
 
 action=${1:-}
@@ -214,14 +215,27 @@ install_python() {
 
 # ---- Client packages for applications (a venv, an npm project) -------------
 # The wheel and sdist of the Python client and the npm tarball of the Node
-# client, built by scripts/clients.sh (in a temporary directory, offline):
+# client, as `make clients` built them into dist/clients/ (scripts/clients.sh):
 #   pip install $PREFIX/share/vigil/python/vigil-*.whl
 #   npm install $PREFIX/share/vigil/node/vigil-worker-*.tgz
 CLIENTS_DIR="$DESTDIR$PREFIX/share/vigil"
 
 install_client_packages() {
-  bash "$SRC/scripts/clients.sh" python "$CLIENTS_DIR/python" | sed "s|^vigil clients: |vigil $action: $CLIENTS_DIR/python: |"
-  bash "$SRC/scripts/clients.sh" node "$CLIENTS_DIR/node" | sed "s|^vigil clients: |vigil $action: $CLIENTS_DIR/node: |"
+  local sub built
+  for sub in python node; do
+    built="$SRC/dist/clients/$sub"
+    [ -n "$(ls -A "$built" 2>/dev/null)" ] || die "$built is missing: build the client packages first (make clients)"
+    # Replaced whole: an older version's files must not linger beside the new
+    # ones (`pip install vigil-*.whl` must match one wheel).
+    mkdir -p "$CLIENTS_DIR"
+    rm -rf "$CLIENTS_DIR/$sub.new.$$"
+    cp -R "$built" "$CLIENTS_DIR/$sub.new.$$"
+    chmod 0755 "$CLIENTS_DIR/$sub.new.$$"
+    find "$CLIENTS_DIR/$sub.new.$$" -type f -exec chmod 0644 {} +
+    rm -rf "$CLIENTS_DIR/$sub"
+    mv "$CLIENTS_DIR/$sub.new.$$" "$CLIENTS_DIR/$sub"
+    say "$sub client package $CLIENTS_DIR/$sub/: $(cd "$CLIENTS_DIR/$sub" && echo *)"
+  done
 }
 
 uninstall_client_packages() {

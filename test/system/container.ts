@@ -208,8 +208,7 @@ export class Container {
   /** bash /src/scripts/install.sh install, as `make install` would run it (the tree is built on the host). */
   async install(env: Record<string, string> = {}): Promise<string> {
     const vars = Object.entries({ PREFIX: "/usr/local", ...env }).map(([k, v]) => `${k}=${v}`);
-    // 300 s: the install builds the client packages too (tsc twice, a wheel).
-    return this.run(["env", ...vars, "bash", `${SRC}/scripts/install.sh`, "install"], { timeoutMs: 300_000 });
+    return this.run(["env", ...vars, "bash", `${SRC}/scripts/install.sh`, "install"], { timeoutMs: 120_000 });
   }
 
   /** Powers the container off and waits until systemd-nspawn is gone. */

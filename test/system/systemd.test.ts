@@ -194,7 +194,12 @@ describe("vigil under a real systemd (system tests)", function () {
 
     const py = await ct().exec(["sh", "-c", `cd / && ${PY} -c 'import vigil; print(vigil.__file__)'`]);
     expect(py.code, py.stderr).to.equal(0);
-    expect(py.stdout.trim()).to.match(/^\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\.py$/);
+    expect(py.stdout.trim()).to.match(/^\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\/__init__\.py$/);
+    // The client packages for applications' venvs and npm projects.
+    const clients = await ct().run(["sh", "-c", "cd /usr/local/share/vigil && ls python node"]);
+    expect(clients).to.contain(`vigil-${VERSION}-py3-none-any.whl`);
+    expect(clients).to.contain(`vigil-${VERSION}.tar.gz`);
+    expect(clients).to.contain(`vigil-worker-${VERSION}.tgz`);
 
     const unit = await show("ExecStart", "FragmentPath", "LoadState");
     expect(unit.LoadState).to.equal("loaded");
