@@ -181,11 +181,9 @@ def subscribe_shutdown(handler: ShutdownHandler, *,
 
 def _is_coroutine_function(handler: object) -> bool:
     # inspect's own test, without importing inspect for every worker.
-    while True:
-        inner = getattr(handler, "func", None)  # functools.partial
-        if inner is None or not callable(inner):
-            break
-        handler = inner
+    import functools
+    while isinstance(handler, functools.partial):
+        handler = handler.func
     function = getattr(handler, "__func__", handler)  # bound methods
     code = getattr(function, "__code__", None)
     if code is None:
