@@ -11,7 +11,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
+.PHONY: all deps build clients run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
 
 all: build
 
@@ -34,6 +34,19 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 
 build: dist/.built
 
+# The clients as packages for applications (scripts/clients.sh): the Python
+# wheel and sdist, the Node tarball, laid by `make install` under
+# $(PREFIX)/share/vigil/. Rebuilt after dist/ is (rm -rf dist) or when a
+# client source or the version changes.
+CLIENT_SOURCES := $(shell find lib/python lib/node lib/protocol -type f -not -path '*/__pycache__/*' 2>/dev/null) package.json scripts/clients.sh
+dist/clients/.built: dist/.built $(CLIENT_SOURCES)
+	@bash scripts/deps.sh run
+	bash scripts/clients.sh python dist/clients/python
+	bash scripts/clients.sh node dist/clients/node
+	@touch $@
+
+clients: dist/clients/.built
+
 lint: $(NODE_STAMP)
 	npx tsc -p . --noEmit
 
@@ -42,7 +55,7 @@ run: build
 	@mkdir -p .run/state
 	STATE_DIRECTORY="$(CURDIR)/.run/state" node dist/daemon/main.js --config examples/vigil.yaml
 
-test: build $(STAMP_DEBS_TEST)
+test: build $(STAMP_DEBS_TEST) clients
 	@bash scripts/test.sh
 
 # vigil beside the physical floor, PM2 and supervisord (QUICK=1: under 2 minutes).
@@ -54,10 +67,10 @@ bench: build
 test-unit: build
 	@bash scripts/test.sh unit
 
-test-integration: build $(STAMP_DEBS_TEST)
+test-integration: build $(STAMP_DEBS_TEST) clients
 	@bash scripts/test.sh integration
 
-test-system: build $(STAMP_DEBS_TEST)
+test-system: build $(STAMP_DEBS_TEST) clients
 	@bash scripts/test.sh system
 
 # vigil under a real systemd for SOAK_SECONDS (600) with crashing, hanging
@@ -69,7 +82,7 @@ soak: build $(STAMP_DEBS_TEST)
 fuzz: build
 	FUZZ_RUNS=$${FUZZ_RUNS:-20000} npx mocha --no-config --timeout 0 'dist/test/*/fuzz/*.test.js'
 
-install: build
+install: build clients
 	@bash scripts/install.sh install
 
 uninstall:

@@ -13,11 +13,16 @@
 #   /etc/systemd/system/vigil.service ExecStart rewritten for PREFIX
 #   /etc/dbus-1/system.d/org.vigil.Supervisor1.conf
 #   /etc/vigil/vigil.yaml             only when there is none
-#   vigil.py                          where /usr/bin/python3 imports it
+#   vigil/ (the Python client)        where /usr/bin/python3 imports it
+#   $PREFIX/share/vigil/python/       the Python client's wheel and sdist, for
+#                                     `pip install` into an application's venv
+#   $PREFIX/share/vigil/node/         the Node client's npm tarball, for
+#                                     `npm install` into an application
 #
 # then `systemctl daemon-reload` (and `reload dbus`) when systemd runs and
 # DESTDIR is empty. Nothing is built here: run `make build` (npx tsc -p .)
-# first. The source tree is only read, never written. Idempotent.
+# first, and `make clients` for the client packages. The source tree is only
+# read, never written. Idempotent.
 set -euo pipefail
 
 action=${1:-}
@@ -196,14 +201,50 @@ install_config() {
 install_python() {
   local dir
   dir=$(python_dir)
-  mkdir -p "$DESTDIR$dir"
-  install -m 0644 "$SRC/lib/python/vigil.py" "$DESTDIR$dir/vigil.py"
-  say "Python client $DESTDIR$dir/vigil.py"
+  mkdir -p "$DESTDIR$dir/vigil"
+  install -m 0644 "$SRC/lib/python/vigil/__init__.py" "$SRC/lib/python/vigil/py.typed" "$DESTDIR$dir/vigil/"
+  # Before the client became a package it was one file; a stale vigil.py
+  # beside the package would only confuse.
+  rm -f "$DESTDIR$dir/vigil.py"
+  say "Python client $DESTDIR$dir/vigil/"
   case "$dir" in
     /usr/lib/python3/dist-packages|/usr/local/lib/python3*/dist-packages) ;;
     *) say "warning: /usr/bin/python3 does not import from $dir; add it to PYTHONPATH" ;;
   esac
 }
+
+# ---- Client packages for applications (a venv, an npm project) -------------
+# The wheel and sdist of the Python client and the npm tarball of the Node
+# client, as `make clients` built them into dist/clients/ (scripts/clients.sh):
+#   pip install $PREFIX/share/vigil/python/vigil-*.whl
+#   npm install $PREFIX/share/vigil/node/vigil-worker-*.tgz
+CLIENTS_DIR="$DESTDIR$PREFIX/share/vigil"
+
+install_client_packages() {
+  local sub built
+  for sub in python node; do
+    built="$SRC/dist/clients/$sub"
+    [ -n "$(ls -A "$built" 2>/dev/null)" ] || die "$built is missing: build the client packages first (make clients)"
+    # Replaced whole: an older version's files must not linger beside the new
+    # ones (`pip install vigil-*.whl` must match one wheel).
+    mkdir -p "$CLIENTS_DIR"
+    rm -rf "$CLIENTS_DIR/$sub.new.$$"
+    cp -R "$built" "$CLIENTS_DIR/$sub.new.$$"
+    chmod 0755 "$CLIENTS_DIR/$sub.new.$$"
+    find "$CLIENTS_DIR/$sub.new.$$" -type f -exec chmod 0644 {} +
+    rm -rf "$CLIENTS_DIR/$sub"
+    mv "$CLIENTS_DIR/$sub.new.$$" "$CLIENTS_DIR/$sub"
+    say "$sub client package $CLIENTS_DIR/$sub/: $(cd "$CLIENTS_DIR/$sub" && echo *)"
+  done
+}
+
+uninstall_client_packages() {
+  remove "$CLIENTS_DIR/python"
+  remove "$CLIENTS_DIR/node"
+  # share/vigil may hold other things of vigil's; only an empty one goes.
+  if [ -d "$CLIENTS_DIR" ]; then rmdir "$CLIENTS_DIR" 2>/dev/null || true; fi
+}
+# ---- end of client packages ------------------------------------------------
 
 systemd_running() {
   [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
@@ -230,6 +271,7 @@ do_install() {
   install_unit
   install_config
   install_python
+  install_client_packages
   reload_managers
   say "done. Start it with: systemctl enable --now vigil"
 }
@@ -267,8 +309,10 @@ do_uninstall() {
   remove "$DBUS_DIR/$DBUS_NAME"
   local dir
   dir=$(python_dir)
+  remove "$DESTDIR$dir/vigil"
   remove "$DESTDIR$dir/vigil.py"
   find "$DESTDIR$dir/__pycache__" -maxdepth 1 -name 'vigil.*.pyc' -exec rm -f {} + 2>/dev/null || true
+  uninstall_client_packages
   reload_managers
   if [ -e "$CONF_DIR/vigil.yaml" ]; then say "kept the configuration $CONF_DIR/vigil.yaml (remove it by hand)"; fi
   say "done"

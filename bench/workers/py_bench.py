@@ -8,7 +8,7 @@
                   teardown waits for it forever (the mod_wsgi case)
 
 Under vigild (or the floor script, which speaks the same protocol) the worker
-uses lib/python/vigil.py: subscribe_shutdown(handler), ready(), heartbeats from
+uses lib/python/vigil/: subscribe_shutdown(handler), ready(), heartbeats from
 vigil's daemon thread, and teardown as vigil's `destroy` mode does (SystemExit
 in the main thread). Under PM2 or supervisord, which only send SIGTERM, it does
 the same work: a SIGTERM handler runs the same shutdown handler, then raises

@@ -28,6 +28,7 @@ import {
   type WorkerMessage,
 } from "../protocol/index.js";
 import { warnInheritable } from "./cloexec.js";
+import { CLIENT_DIR_URL } from "./here.js";
 import { formatStackDump } from "./stackdump.js";
 import { describeError, writeStderr } from "./stderr.js";
 import { CLIENT_NAME, CLIENT_VERSION } from "./version.js";
@@ -98,7 +99,7 @@ export class Client {
     if (this.shared === undefined) return;
     const data: WatchdogData = { vigilWatchdog: true, sab: this.shared.buffer as SharedArrayBuffer, intervalMs };
     try {
-      const worker = new Worker(new URL("./watchdog.js", import.meta.url), {
+      const worker = new Worker(new URL("./watchdog.js", CLIENT_DIR_URL), {
         workerData: data,
         name: "vigil-watchdog",
         // Not the app's preloads (--require/--import) nor its flags.

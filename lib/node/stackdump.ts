@@ -1,10 +1,15 @@
 // The SIGUSR2 stack dump of the Node client: the JavaScript stack where the
 // handler runs, the active libuv handles, and what keeps the loop alive.
 
+import { fileURLToPath } from "node:url";
 import { STACK_DUMP_SIGNAL } from "../protocol/index.js";
+import { CLIENT_DIR_URL } from "./here.js";
 
-/** The client's own modules: their frames (the signal handler, this file) say nothing. */
-const CLIENT_DIR = new URL(".", import.meta.url).href;
+/**
+ * The client's own modules: their frames (the signal handler, this file) say
+ * nothing. Frames name ES modules by URL and CommonJS ones by path.
+ */
+const CLIENT_DIRS = [CLIENT_DIR_URL.href, fileURLToPath(CLIENT_DIR_URL)];
 
 interface ReportHandle {
   type?: unknown;
@@ -75,7 +80,7 @@ export function formatStackDump(): string {
     lines.push("javascript stack:");
     const stack = js !== undefined && Array.isArray(js.stack) ? js.stack : [];
     const frames = stack.filter(
-      (f): f is string => typeof f === "string" && !f.includes(CLIENT_DIR) && !f.includes("node:internal/process/report"),
+      (f): f is string => typeof f === "string" && !CLIENT_DIRS.some((dir) => f.includes(dir)) && !f.includes("node:internal/process/report"),
     );
     for (const frame of frames) lines.push(`  ${frame.trim()}`);
     if (frames.length === 0) lines.push("  (none below the signal handler: the event loop was idle, waiting)");

@@ -169,7 +169,7 @@ describe("vigil under a real systemd (system tests)", function () {
   it("(8a) make install lays vigil out like npm install -g, with the Python client importable", async () => {
     const pkg = "/usr/local/lib/node_modules/vigil";
     const layout = await ct().sh(
-      `cd ${pkg} && ls -d package.json package-lock.json dist/daemon/main.js dist/lib lib/python/vigil.py units/vigil.service examples node_modules/sd-notify/build/Release/notify.node node_modules/yaml`,
+      `cd ${pkg} && ls -d package.json package-lock.json dist/daemon/main.js dist/lib lib/python/vigil/__init__.py units/vigil.service examples node_modules/sd-notify/build/Release/notify.node node_modules/yaml`,
     );
     expect(layout.code, layout.stderr).to.equal(0);
     // Production dependencies only.
@@ -194,7 +194,12 @@ describe("vigil under a real systemd (system tests)", function () {
 
     const py = await ct().exec(["sh", "-c", `cd / && ${PY} -c 'import vigil; print(vigil.__file__)'`]);
     expect(py.code, py.stderr).to.equal(0);
-    expect(py.stdout.trim()).to.match(/^\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\.py$/);
+    expect(py.stdout.trim()).to.match(/^\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\/__init__\.py$/);
+    // The client packages for applications' venvs and npm projects.
+    const clients = await ct().run(["sh", "-c", "cd /usr/local/share/vigil && ls python node"]);
+    expect(clients).to.contain(`vigil-${VERSION}-py3-none-any.whl`);
+    expect(clients).to.contain(`vigil-${VERSION}.tar.gz`);
+    expect(clients).to.contain(`vigil-worker-${VERSION}.tgz`);
 
     const unit = await show("ExecStart", "FragmentPath", "LoadState");
     expect(unit.LoadState).to.equal("loaded");
@@ -605,7 +610,9 @@ describe("vigil under a real systemd (system tests)", function () {
     expect(files).to.contain("./etc/dbus-1/system.d/org.vigil.Supervisor1.conf");
     expect(files).to.contain("./etc/vigil/vigil.yaml");
     expect(files).to.contain("./usr/local/bin/vigild");
-    expect(files).to.match(/\.\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\.py/);
+    expect(files).to.match(/\.\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\/__init__\.py/);
+    expect(files).to.match(/\.\/usr\/local\/share\/vigil\/python\/vigil-[\d.]+-py3-none-any\.whl/);
+    expect(files).to.match(/\.\/usr\/local\/share\/vigil\/node\/vigil-worker-[\d.]+\.tgz/);
     const touched = await ct().run(["find", "/etc", "/usr/local", "-newer", "/tmp/before-destdir", "-not", "-type", "d"]);
     expect(touched.trim(), "files changed outside DESTDIR").to.equal("");
 
@@ -616,7 +623,7 @@ describe("vigil under a real systemd (system tests)", function () {
     const uninstall = await ct().exec(["bash", `${SRC}/scripts/install.sh`, "uninstall"], { timeoutMs: 120_000 });
     expect(uninstall.code, uninstall.stdout + uninstall.stderr).to.equal(0);
     const gone = await ct().sh(
-      "for f in /usr/local/bin/vigild /usr/local/bin/vigilctl /usr/local/lib/node_modules/vigil /etc/systemd/system/vigil.service /etc/dbus-1/system.d/org.vigil.Supervisor1.conf; do [ -e \"$f\" ] || [ -L \"$f\" ] && echo \"$f\"; done; ls /usr/local/lib/python3*/dist-packages/vigil.py 2>/dev/null; true",
+      "for f in /usr/local/bin/vigild /usr/local/bin/vigilctl /usr/local/lib/node_modules/vigil /etc/systemd/system/vigil.service /etc/dbus-1/system.d/org.vigil.Supervisor1.conf; do [ -e \"$f\" ] || [ -L \"$f\" ] && echo \"$f\"; done; ls -d /usr/local/lib/python3*/dist-packages/vigil /usr/local/lib/python3*/dist-packages/vigil.py /usr/local/share/vigil 2>/dev/null; true",
     );
     expect(gone.stdout.trim(), "left after uninstall").to.equal("");
     expect((await ct().exec(["test", "-f", CONFIG])).code, `${CONFIG} is kept`).to.equal(0);

@@ -11,6 +11,10 @@
     vigil.ready()
     vigil.status("serving on :8000")
 
+A coroutine function is a handler too: it runs on the application's event
+loop (the one running when it was subscribed, or ``loop=``), under the same
+handlers_timeout.
+
 Importing the module attaches the worker when vigild started it (VIGIL_FD is
 set): it says hello, writes heartbeats from a daemon thread, reads the socket
 from another, and registers faulthandler on SIGUSR2. Outside vigil every call
@@ -53,7 +57,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:  # asyncio is imported only when an application uses it
+    import asyncio
+    import concurrent.futures
 
 __all__ = ["ready", "status", "subscribe_shutdown", "listen_sockets", "attached", "program", "worker"]
 __version__ = "0.1.0"
@@ -72,7 +80,9 @@ SEND_STALL_WARN_S = 1.0
 #: At interpreter exit, wait at most this long for messages not yet sent.
 EXIT_FLUSH_S = 1.0
 
-ShutdownHandler = Callable[..., object]
+#: ``handler("process_stopping", reason=, teardown=, deadline=)``: a function,
+#: or a coroutine function (``async def``) run on the application's event loop.
+ShutdownHandler = Callable[..., Any]
 
 
 def _int_env(name: str) -> Optional[int]:
@@ -105,7 +115,12 @@ _stall_warned = False
 _ready_lock = threading.Lock()
 _ready_sent = False
 _stop_beating = threading.Event()  # only ever set to stop beats from outside (tests)
-_handlers: List[ShutdownHandler] = []
+# (handler, the event loop it runs on or None for the handlers thread)
+_handlers: List[Tuple[ShutdownHandler, "Optional[asyncio.AbstractEventLoop]"]] = []
+# The loop call the handlers thread waits for, so a timeout can cancel it.
+_waiting_on: "Optional[concurrent.futures.Future[None]]" = None
+# Set at handlers_timeout: the handlers not begun by then are not run.
+_handlers_over = False
 _shutdown_started = False
 _listen_lock = threading.Lock()
 _listened: Optional[Dict[str, socket.socket]] = None
@@ -133,17 +148,49 @@ def status(text: str) -> None:
     _send({"type": "status", "text": str(text)[:MAX_STATUS_CHARS]})
 
 
-def subscribe_shutdown(handler: ShutdownHandler) -> None:
+def subscribe_shutdown(handler: ShutdownHandler, *,
+                       loop: "Optional[asyncio.AbstractEventLoop]" = None) -> None:
     """Call ``handler("process_stopping", reason=, teardown=, deadline=)`` on shutdown.
 
-    Handlers run in subscription order in one thread, and together get at
-    most the program's handlers_timeout; then teardown goes on without them.
-    A handler that raises is reported with its traceback on stderr and the
-    next one still runs. Outside vigil the handler is kept but never called.
+    Handlers run in subscription order, one after the other, and together get
+    at most the program's handlers_timeout; then teardown goes on without
+    them. A handler that raises is reported with its traceback on stderr and
+    the next one still runs. Outside vigil the handler is kept but never called.
+
+    A plain function runs in a thread of the client's. A coroutine function
+    (``async def``) runs on an event loop: ``loop`` when given, else the loop
+    running in the calling thread, so subscribe it from inside that loop (in
+    ``main()``, an ASGI lifespan startup); with neither, this raises
+    RuntimeError. A plain function given ``loop=`` runs on that loop too. If
+    handlers_timeout passes while a handler runs on a loop, its task is
+    cancelled; a loop that is no longer running when the shutdown comes is
+    reported and its handler skipped.
     """
     if not callable(handler):
         raise TypeError("vigil.subscribe_shutdown() needs a callable")
-    _handlers.append(handler)
+    if loop is None and _is_coroutine_function(handler):
+        import asyncio
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "vigil.subscribe_shutdown(%r): a coroutine function needs an event loop: subscribe it "
+                "from inside the running loop, or pass loop=" % (handler,)) from None
+    _handlers.append((handler, loop))
+
+
+def _is_coroutine_function(handler: object) -> bool:
+    # inspect's own test, without importing inspect for every worker.
+    import functools
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    function = getattr(handler, "__func__", handler)  # bound methods
+    code = getattr(function, "__code__", None)
+    if code is None:
+        call = getattr(type(handler), "__call__", None)
+        code = getattr(call, "__code__", None)
+    CO_COROUTINE = 0x80
+    return code is not None and bool(code.co_flags & CO_COROUTINE)
 
 
 def listen_sockets() -> Dict[str, socket.socket]:
@@ -415,21 +462,55 @@ def _handle_line(line: bytes) -> None:
 
 
 def _run_handlers(reason: str, teardown: str, deadline_at: float) -> None:
-    for handler in list(_handlers):
+    global _waiting_on
+    for handler, loop in list(_handlers):
+        if _handlers_over:
+            return
+        kwargs = {"reason": reason, "teardown": teardown,
+                  "deadline": max(0.0, deadline_at - time.monotonic())}
         try:
-            handler("process_stopping", reason=reason, teardown=teardown,
-                    deadline=max(0.0, deadline_at - time.monotonic()))
+            if loop is None:
+                result = handler("process_stopping", **kwargs)
+                if type(result).__name__ == "coroutine":
+                    result.close()  # never awaited: say so rather than warn at exit
+                    _warn("shutdown handler %r returned a coroutine: subscribe the coroutine function "
+                          "itself (or pass loop=) so that it runs on an event loop" % (handler,))
+                continue
+            if loop.is_closed() or not loop.is_running():
+                _warn("shutdown handler %r not run: its event loop is no longer running" % (handler,))
+                continue
+            import asyncio
+            _waiting_on = asyncio.run_coroutine_threadsafe(_on_loop(handler, kwargs), loop)
+            _waiting_on.result()
         except BaseException:
-            _warn("shutdown handler %r failed:\n%s" % (handler, traceback.format_exc().rstrip("\n")))
+            if _handlers_over and _waiting_on is not None and _waiting_on.cancelled():
+                _warn("shutdown handler %r cancelled at handlers_timeout" % (handler,))
+            else:
+                _warn("shutdown handler %r failed:\n%s" % (handler, traceback.format_exc().rstrip("\n")))
+        finally:
+            _waiting_on = None
+
+
+async def _on_loop(handler: ShutdownHandler, kwargs: Dict[str, Any]) -> None:
+    result = handler("process_stopping", **kwargs)
+    if hasattr(result, "__await__"):
+        await result
 
 
 def _shut_down(reason: str, teardown: str, handlers_until: float, deadline_at: float) -> None:
+    global _handlers_over
     # Daemon thread: a handler that never returns must not hold up teardown.
     runner = threading.Thread(target=_run_handlers, args=(reason, teardown, deadline_at),
                               name="vigil-handlers", daemon=True)
     runner.start()
     runner.join(max(0.0, handlers_until - time.monotonic()))
-    _send({"type": "handlers-done", "timed_out": runner.is_alive()})
+    timed_out = runner.is_alive()
+    if timed_out:
+        _handlers_over = True
+        waiting = _waiting_on
+        if waiting is not None:
+            waiting.cancel()  # cancels the handler's task on its loop (thread-safe)
+    _send({"type": "handlers-done", "timed_out": timed_out})
     if teardown == "skip":
         _flush(max(0.0, deadline_at - time.monotonic()))
         _flush_std_streams()
