@@ -20,11 +20,11 @@ interface MetricContract {
 }
 
 const PROGRAM: readonly string[] = []; // any program name
-/** The README's metrics table, with the label values the code defines (metrics.ts, policy.ts, lifecycle.ts). */
+/** The README's metrics table, with the label values the code defines (daemon/core/vocabulary.ts). */
 const CONTRACT: Record<string, MetricContract> = {
   vigil_workers: {
     type: "gauge",
-    labels: { program: PROGRAM, state: ["starting", "running", "hung", "stopping", "killing", "backoff", "failed"] },
+    labels: { program: PROGRAM, state: ["starting", "running", "hung", "stopping", "killing", "backoff", "failed", "stopped"] },
   },
   vigil_worker_restarts_total: {
     type: "counter",
