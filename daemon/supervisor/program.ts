@@ -22,8 +22,6 @@ import {
   type WorkerId,
 } from "./program-lifecycle.js";
 
-export { MEMORY_CHECK_MS, decideAfterEnd, initialTeardownMode, type AfterEnd } from "./program-lifecycle.js";
-
 export interface ProgramDeps extends Omit<WorkerDeps, "onEnd" | "onReadiness" | "onHang" | "emit"> {
   /** Whether a worker that ended unasked was OOM-killed (daemon/worker/oom.ts). */
   oom: { attribute(killedFromOutside: boolean, now: number): boolean };
@@ -88,11 +86,6 @@ export class Program {
 
   get readyCount(): number {
     return readyCount(this.s);
-  }
-
-  /** The pure state, for tests and for what reads it whole. */
-  get snapshot(): ProgramState {
-    return this.s;
   }
 
   /** Every live worker process, replacements and retirees included. */

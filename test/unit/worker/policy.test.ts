@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { initialState, type WorkerState } from "../../../daemon/worker/lifecycle.js";
 import { nextRestartDelay, ranWell, restartLimitHit, shouldRestart, unexpectedEndReason } from "../../../daemon/worker/policy.js";
-import { decideAfterEnd } from "../../../daemon/supervisor/program.js";
+import { decideAfterEnd } from "../../../daemon/supervisor/program-lifecycle.js";
 import type { ProgramConfig } from "../../../daemon/config/types.js";
 
 function ended(exit: WorkerState["exit"], readyAt: number | null = 0, exitedAt = 100): WorkerState {
