@@ -208,7 +208,7 @@ export default async function outputCost(ctx) {
     sup: pick("s", "rssMiB"),
     note: `VmRSS sampled every 250 ms over the window; at the window's start (after ${C.warmMs / 1000} s of flood): vigil ${med("v", "rssStartMiB")}${keys.includes("p") ? `, PM2 ${med("p", "rssStartMiB")}` : ""}${keys.includes("s") ? `, supervisord ${med("s", "rssStartMiB")}` : ""} MiB. vigild holds at most 1 MiB of a worker's output and drops the rest with a count`,
   });
-  if (Array.isArray(sc.journald)) {
+  if (typeof sc.journald === "object") {
     const j = sc.journald;
     const jm = (sys, f) => round(summary(j[sys].map((r) => r[f])).median, 2);
     ctx.addRow({

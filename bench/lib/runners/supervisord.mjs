@@ -70,15 +70,14 @@ export class Supervisord {
     return this.proc.pid;
   }
 
-  /** Why supervisord cannot run here, or null. */
-  static unavailable() {
-    const r = spawnSync("supervisord", ["--version"], { encoding: "utf8" });
-    return r.status === 0 ? null : "supervisord not installed (bench/run.sh installs Debian's supervisor when run as root)";
-  }
-
   static version() {
     const r = spawnSync("supervisord", ["--version"], { encoding: "utf8" });
     return r.status === 0 ? r.stdout.trim() : null;
+  }
+
+  /** Why supervisord cannot run here, or null. */
+  static unavailable() {
+    return Supervisord.version() ? null : "supervisord not installed (bench/run.sh installs Debian's supervisor when run as root)";
   }
 
   static async workers(spec) {
