@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { REPO } from "./runners.mjs";
+import { REPO } from "./proc.mjs";
 import { now, round, trackPid } from "./util.mjs";
 
 const HARNESS = join(REPO, "dist/test/system/container.js");

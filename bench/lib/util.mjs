@@ -2,7 +2,7 @@
 // every process the bench started, so each scenario can kill all of them by
 // pid (and process group) at its end, pass or fail.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** CLOCK_MONOTONIC in ms (the clock vigild, the floor and the workers' heartbeats use). */
 export const now = () => Number(process.hrtime.bigint() / 1000n) / 1000;
@@ -12,6 +12,17 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function within(promise, ms, fallback = undefined) {
   let timer;
   return Promise.race([promise, new Promise((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Polls probe() every 20 ms until it returns something truthy, which it resolves with. */
+export async function poll(probe, timeoutMs, what) {
+  const until = now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
 }
 
 export const CLK_TCK = (() => {
@@ -259,6 +270,19 @@ function processGroup(pid) {
   }
 }
 
-export function exists(path) {
-  return existsSync(path);
+// ---------------------------------------------------------------- small things the scenarios share
+
+export function last(xs) {
+  return xs[xs.length - 1];
+}
+
+/** k of xs at random. */
+export function pick(xs, k) {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  if (a.length < k) throw new Error(`wanted ${k} workers, have ${a.length}`);
+  return a.slice(0, k);
 }

@@ -1,39 +1,15 @@
 // The web scenarios' tools: Debian's wrk as the load, a window of load around
-// an action, the servers (gunicorn, the Node fixture, PM2's cluster mode) and
-// a free loopback port. Every process started here is registered for
-// killEverything().
+// an action, the web servers' programs and a free loopback port. wrk is
+// registered for killEverything().
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BENCH, PATH, REPO, LineProcess, Pm2 } from "./runners.mjs";
-import { children, now, sleep, trackPid, trackTree, within } from "./util.mjs";
+import { BENCH, HOST, PATH, REPO } from "./proc.mjs";
+import { now, sleep, trackPid, within } from "./util.mjs";
 
-export const HOST = "127.0.0.1";
-export const APP_DIR = join(REPO, "test/fixtures/web");
-export const NODE_FIXTURE = join(APP_DIR, "node_http.mjs");
+export const NODE_FIXTURE = join(REPO, "test/fixtures/web/node_http.mjs");
 export const NODE_PORT_APP = join(BENCH, "workers/node_http_port.cjs");
 export const REUSEPORT = join(BENCH, "workers/reuseport.py");
-
-/** gunicorn as the tests run it: one worker process with 4 threads per master unless told otherwise. */
-export function gunicorn({ workers = 1, bind = null, reusePort = false } = {}) {
-  return [
-    "gunicorn",
-    "--chdir",
-    APP_DIR,
-    ...(bind ? ["--bind", bind] : []),
-    ...(reusePort ? ["--reuse-port"] : []),
-    "--workers",
-    String(workers),
-    "--threads",
-    "4",
-    "--graceful-timeout",
-    "5",
-    "--log-level",
-    "warning",
-    "app:app",
-  ];
-}
 
 export function freePort() {
   return new Promise((resolvePromise, reject) => {
@@ -168,101 +144,4 @@ export async function actionWindow(url, action, { leadMs = 1500, tailMs = 1000, 
   }
   const r = await w.stop();
   return { ...r, actionMs, actionResult };
-}
-
-// ---------------------------------------------------------------- the servers without vigil
-
-/** `count` copies of argv, each started through reuseport.py on HOST:port (no supervisor). */
-export class ReusePortServers {
-  constructor(port, argv, count) {
-    this.procs = [];
-    for (let i = 0; i < count; i++) {
-      const p = new LineProcess("python3", [REUSEPORT, HOST, String(port), ...argv], { cwd: REPO, env: { PATH } });
-      p.name = `reuseport-${i}`;
-      this.procs.push(p);
-    }
-    this.pids = this.procs.map((p) => p.pid);
-  }
-
-  async stop() {
-    for (const p of this.procs) p.child.kill("SIGTERM");
-    await within(Promise.all(this.procs.map((p) => p.exited)), 10_000);
-    for (const p of this.procs) await p.kill();
-  }
-}
-
-/** One gunicorn master with its own workers (its HUP is gunicorn's own rolling reload). */
-export class GunicornMaster extends LineProcess {
-  constructor(port, workers) {
-    const [command, ...args] = gunicorn({ workers, bind: `${HOST}:${port}` });
-    super(command, args, { cwd: REPO, env: { PATH } });
-    this.name = "gunicorn";
-    this.workers = workers;
-  }
-
-  workerPids() {
-    return children(this.pid);
-  }
-
-  /** SIGHUP; resolves once every old worker is gone and `workers` new ones run. */
-  async hup(timeoutMs = 60_000) {
-    const old = new Set(this.workerPids());
-    process.kill(this.pid, "SIGHUP");
-    const until = now() + timeoutMs;
-    for (;;) {
-      const kids = this.workerPids();
-      if (kids.length === this.workers && kids.every((p) => !old.has(p))) {
-        for (const p of kids) trackPid(p);
-        return kids;
-      }
-      if (now() > until) throw new Error(`gunicorn HUP: workers ${kids.join(" ")} after ${timeoutMs} ms (old ${[...old].join(" ")})`);
-      await sleep(10);
-    }
-  }
-
-  async stop(timeoutMs = 30_000) {
-    return super.stop(timeoutMs);
-  }
-}
-
-// ---------------------------------------------------------------- PM2's cluster mode
-
-/** PM2 running one app given whole (cluster-mode web server, a log flood). */
-export class Pm2App extends Pm2 {
-  constructor(app) {
-    super([{ app }]);
-    this.app = app;
-  }
-
-  async startApp() {
-    await this.cli(["start", this.ecosystem]);
-    this.trackGod();
-  }
-
-  trackGod() {
-    this.godPid = Number(readFileSync(join(this.home, "pm2.pid"), "utf8").trim());
-    trackTree(this.godPid);
-    for (const p of this.workerPids()) trackPid(p);
-  }
-
-  /** `pm2 reload NAME`: PM2's graceful rolling reload. */
-  async reload() {
-    await this.cli(["reload", this.app.name], 120_000);
-    for (const p of this.workerPids()) trackPid(p);
-  }
-
-  /** The whole of PM2 restarted as its systemd unit would be: `pm2 save`, `pm2 kill`, `pm2 resurrect`. */
-  async killResurrect() {
-    await this.cli(["save"]);
-    await this.cli(["kill"], 120_000);
-    await this.cli(["resurrect"], 120_000);
-    this.trackGod();
-  }
-}
-
-/** Writes `programs` (vigil.yaml's mapping, JSON) back with env GEN=n on `name`: a changed program for a reload. */
-export function bumpGeneration(configPath, name, n) {
-  const config = JSON.parse(readFileSync(configPath, "utf8"));
-  config.programs[name].env = { ...(config.programs[name].env ?? {}), BENCH_GENERATION: String(n) };
-  writeFileSync(configPath, JSON.stringify(config, null, 2));
 }

@@ -2,60 +2,26 @@
 // can (bench/workers/py_flood.py). How many lines per second reach the log,
 // what the supervisor spends per MiB it carries, and its RSS while it does.
 //
-//   without journald: vigild logs each line to its stdout, a pipe read by a
-//     plain line counter (bench/lib/count_lines.py); the floor is the worker
-//     writing straight into that same reader; PM2 and supervisord write the
-//     worker's output to their log files.
+//   without journald: each runner's flood() (bench/lib/runners.mjs): vigild
+//     logs each line to its stdout, a pipe read by a plain line counter
+//     (bench/lib/count_lines.py); the floor is the worker writing straight into
+//     that same reader; PM2 and supervisord write the output to their log files.
 //   under journald (a real systemd in a container): vigild hands each worker
 //     its own journal stream (systemd-cat) and is out of the path; the floor
 //     is the same worker as a plain systemd service.
-//
-// The scenario takes the bench's context: { QUICK, say, addRow, results, peerSkip, withContainer }.
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { BENCH, LineProcess, PATH, Supervisord, VIGILD, scratch } from "./lib/runners.mjs";
-import { CLK_TCK, children, now, procStat, round, rssKiB, sleep, summary, trackPid } from "./lib/util.mjs";
-import { HOST, Pm2App, freePort } from "./lib/web.mjs";
-import { bootContainer, containerUnavailable } from "./lib/container.mjs";
+import { LINE_BYTES } from "../lib/proc.mjs";
+import { RUNNERS } from "../lib/runners.mjs";
+import { bootContainer, containerUnavailable } from "../lib/container.mjs";
+import { CLK_TCK, now, poll, procStat, round, rssKiB, sleep, summary } from "../lib/util.mjs";
 
-const PY_FLOOD = join(BENCH, "workers/py_flood.py");
-const COUNT_LINES = join(BENCH, "lib/count_lines.py");
-const LINE_BYTES = 100;
 const MiB = 1024 * 1024;
 
-/** The number in a counter file written by py_flood.py or count_lines.py (0 until it exists). */
-function counter(path) {
-  try {
-    return Number(readFileSync(path, "utf8").trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-function fileLines(path) {
-  try {
-    return statSync(path).size / LINE_BYTES;
-  } catch {
-    return 0;
-  }
-}
-
-async function waitFor(probe, timeoutMs, what) {
-  const until = now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (now() > until) throw new Error(`output: timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/**
- * Measures one running system over a window: `written()` and `reached()` are
- * line counts, `pid` the supervisor whose CPU and RSS are sampled (null: none).
- */
-async function measure({ written, reached, pid, readerPid }, C) {
-  await waitFor(() => written() > 0, 30_000, "the worker's first lines");
+/** Measures a running flood over a window: lines written and reached, the supervisor's (`pid`) CPU and RSS, the reader's CPU. */
+async function measure(flood, C) {
+  const { pid, readerPid } = flood;
+  const written = () => flood.written();
+  const reached = () => flood.reached();
+  await poll(() => written() > 0, 30_000, "the worker's first lines");
   await sleep(C.warmMs);
   const ticks = (p) => (p ? procStat(p)?.ticks ?? NaN : NaN);
   const t0 = now();
@@ -86,124 +52,6 @@ async function measure({ written, reached, pid, readerPid }, C) {
     rssMiB: pid ? rss : NaN,
     rssStartMiB: rssStart,
   };
-}
-
-// ---------------------------------------------------------------- the systems without journald
-
-async function runFloor(C) {
-  const dir = scratch("output-floor");
-  const wfile = join(dir, "written");
-  const rfile = join(dir, "reached");
-  const sh = new LineProcess("sh", ["-c", `python3 ${PY_FLOOD} | python3 ${COUNT_LINES} ${rfile}`], { env: { PATH, FLOOD_COUNT_FILE: wfile } });
-  sh.name = "floor";
-  try {
-    const kids = await waitFor(() => (children(sh.pid).length === 2 ? children(sh.pid) : null), 10_000, "the worker and its reader");
-    for (const k of kids) trackPid(k);
-    const reader = kids.find((k) => readFileSync(`/proc/${k}/cmdline`, "utf8").includes("count_lines"));
-    return await measure({ written: () => counter(wfile), reached: () => counter(rfile), pid: null, readerPid: reader }, C);
-  } finally {
-    // The worker and its reader first: the next system must not share the machine with them.
-    for (const k of children(sh.pid)) {
-      try {
-        process.kill(k, "SIGKILL");
-      } catch {}
-    }
-    await sh.kill();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function runVigil(C) {
-  const dir = scratch("output-vigil");
-  const wfile = join(dir, "written");
-  const rfile = join(dir, "reached");
-  const mport = await freePort();
-  const config = join(dir, "vigil.yaml");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      metrics: { listen: `${HOST}:${mport}` },
-      log: { level: "info", format: "json" },
-      dbus: { bus: "none" },
-      state_dir: join(dir, "state"),
-      programs: { flood: { command: ["python3", PY_FLOOD], protocol: "off", env: { FLOOD_COUNT_FILE: wfile } } },
-    }),
-  );
-  // vigild's log is its stdout, here a pipe to the same plain reader as the floor's.
-  const sh = new LineProcess("sh", ["-c", `"${process.execPath}" "${VIGILD}" --config "${config}" | python3 ${COUNT_LINES} ${rfile}`], { env: { PATH } });
-  sh.name = "vigild | count_lines";
-  let vigild = null;
-  try {
-    const kids = await waitFor(() => (children(sh.pid).length === 2 ? children(sh.pid) : null), 10_000, "vigild and its reader");
-    for (const k of kids) trackPid(k);
-    vigild = kids.find((k) => readFileSync(`/proc/${k}/cmdline`, "utf8").includes("main.js"));
-    const reader = kids.find((k) => k !== vigild);
-    const r = await measure({ written: () => counter(wfile), reached: () => counter(rfile), pid: vigild, readerPid: reader }, C);
-    for (const k of children(vigild)) trackPid(k);
-    const metrics = await (await fetch(`http://${HOST}:${mport}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    const dropped = [...metrics.matchAll(/^vigil_worker_output_dropped_bytes_total\{[^}]*\} (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    r.droppedLines = dropped / LINE_BYTES;
-    return r;
-  } finally {
-    if (vigild) {
-      try {
-        process.kill(vigild, "SIGTERM");
-      } catch {}
-    }
-    await Promise.race([sh.exited, sleep(15_000)]);
-    await sh.kill();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function runPm2(C) {
-  const dir = scratch("output-pm2");
-  mkdirSync(join(dir, "logs"));
-  const wfile = join(dir, "written");
-  const log = join(dir, "logs/out.log");
-  const p = new Pm2App({
-    name: "flood",
-    script: PY_FLOOD,
-    interpreter: "python3",
-    exec_mode: "fork",
-    autorestart: false,
-    vizion: false,
-    automation: false,
-    pmx: false,
-    out_file: log,
-    error_file: "/dev/null",
-    env: { FLOOD_COUNT_FILE: wfile },
-  });
-  try {
-    await p.startApp();
-    return await measure({ written: () => counter(wfile), reached: () => fileLines(log), pid: p.godPid }, C);
-  } finally {
-    await p.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function runSupervisord(C) {
-  const dir = scratch("output-sup");
-  const wfile = join(dir, "written");
-  const log = join(dir, "flood.log");
-  const s = new Supervisord([
-    {
-      name: "flood",
-      count: 1,
-      command: `python3 ${PY_FLOOD}`,
-      stopwaitsecs: 5,
-      options: { stdout_logfile: log, stdout_logfile_maxbytes: 0, environment: `FLOOD_COUNT_FILE="${wfile}"` },
-    },
-  ]);
-  try {
-    const r = await measure({ written: () => counter(wfile), reached: () => fileLines(log), pid: s.pid }, C);
-    for (const k of s.workerPids()) trackPid(k);
-    return r;
-  } finally {
-    await s.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 // ---------------------------------------------------------------- under journald
@@ -292,18 +140,21 @@ async function journaldRuns(c, C, say, into) {
   }
 }
 
-// ---------------------------------------------------------------- the scenario
-
-export async function outputCost(ctx) {
-  const { QUICK, say, addRow, results, peerSkip } = ctx;
+export default async function outputCost(ctx) {
+  const { QUICK, say, results, peerSkip } = ctx;
   const C = QUICK ? { reps: 3, warmMs: 500, windowMs: 2000 } : { reps: 3, warmMs: 2000, windowMs: 10_000 };
   const sc = (results.scenarios.output = { ...C, lineBytes: LINE_BYTES, pipe: { f: [], v: [], p: [], s: [] }, journald: { f: [], v: [] } });
-  const run = { f: runFloor, v: runVigil, p: runPm2, s: runSupervisord };
-  const keys = ["f", "v", ...(peerSkip.pm2 ? [] : ["p"]), ...(peerSkip.sup ? [] : ["s"])];
+  const keys = ctx.order(0);
   for (let rep = 0; rep < C.reps; rep++) {
-    const order = [...keys.slice(rep % keys.length), ...keys.slice(0, rep % keys.length)];
-    for (const k of order) {
-      const r = await run[k](C);
+    for (const k of ctx.order(rep)) {
+      const flood = await RUNNERS[k].flood();
+      let r;
+      try {
+        r = await measure(flood, C);
+        Object.assign(r, await flood.extra());
+      } finally {
+        await flood.end();
+      }
       sc.pipe[k].push(r);
       say(
         `output rep ${rep + 1} ${k}: ${round(r.reachedPerS)} lines/s reached the log (worker wrote ${round(r.writtenPerS)}/s)${Number.isFinite(r.cpuMsPerMiB) ? `, supervisor ${round(r.cpuMsPerMiB, 2)} ms CPU/MiB (${round(r.cpuPct)} %), RSS ${round(r.rssMiB)} MiB` : ""}${r.droppedLines !== undefined ? `, vigild dropped ${round(r.droppedLines)} lines in all` : ""}`,
@@ -325,7 +176,7 @@ export async function outputCost(ctx) {
 
   const pick = (sys, f) => (sc.pipe[sys].length ? sc.pipe[sys].map((r) => r[f]) : sys === "p" ? peerSkip.pm2 : peerSkip.sup);
   const med = (sys, f) => round(summary(sc.pipe[sys].map((r) => r[f])).median, 2);
-  addRow({
+  ctx.addRow({
     scenario: "output: a worker printing 100-byte lines flat out, no journald",
     figure: "lines/s reaching the log",
     vigil: pick("v", "reachedPerS"),
@@ -336,7 +187,7 @@ export async function outputCost(ctx) {
     digits: 0,
     note: `floor: the worker's stdout straight into a plain line counter (bench/lib/count_lines.py), i.e. what the worker can print; vigil: vigild's log (one JSON entry per line) on its stdout, a pipe to that same counter; PM2 and supervisord: their log files. ${C.windowMs / 1000} s windows after ${C.warmMs / 1000} s. The worker printed (median lines/s): floor ${med("f", "writtenPerS")}, vigil ${med("v", "writtenPerS")}${keys.includes("p") ? `, PM2 ${med("p", "writtenPerS")}` : ""}${keys.includes("s") ? `, supervisord ${med("s", "writtenPerS")}` : ""}; vigild dropped past its 1 MiB budget (lines, whole runs): ${sc.pipe.v.map((r) => round(r.droppedLines)).join(", ")}`,
   });
-  addRow({
+  ctx.addRow({
     scenario: "output: a worker printing flat out, no journald",
     figure: "supervisor CPU per MiB carried, ms",
     vigil: pick("v", "cpuMsPerMiB"),
@@ -347,7 +198,7 @@ export async function outputCost(ctx) {
     digits: 2,
     note: `utime+stime of vigild, PM2's God daemon, supervisord over the window, per MiB that reached the log; CPU % of one core: vigil ${med("v", "cpuPct")}${keys.includes("p") ? `, PM2 ${med("p", "cpuPct")}` : ""}${keys.includes("s") ? `, supervisord ${med("s", "cpuPct")}` : ""}. No supervisor in the floor's path; its reader spends ${med("f", "readerCpuMsPerMiB")} ms per MiB (vigil's reader ${med("v", "readerCpuMsPerMiB")})`,
   });
-  addRow({
+  ctx.addRow({
     scenario: "output: a worker printing flat out, no journald",
     figure: "supervisor RSS while it floods (max), MiB",
     vigil: pick("v", "rssMiB"),
@@ -357,10 +208,10 @@ export async function outputCost(ctx) {
     sup: pick("s", "rssMiB"),
     note: `VmRSS sampled every 250 ms over the window; at the window's start (after ${C.warmMs / 1000} s of flood): vigil ${med("v", "rssStartMiB")}${keys.includes("p") ? `, PM2 ${med("p", "rssStartMiB")}` : ""}${keys.includes("s") ? `, supervisord ${med("s", "rssStartMiB")}` : ""} MiB. vigild holds at most 1 MiB of a worker's output and drops the rest with a count`,
   });
-  if (Array.isArray(sc.journald)) {
+  if (typeof sc.journald === "object") {
     const j = sc.journald;
     const jm = (sys, f) => round(summary(j[sys].map((r) => r[f])).median, 2);
-    addRow({
+    ctx.addRow({
       scenario: "output under journald (real systemd): a worker printing flat out",
       figure: "lines/s reaching journald",
       vigil: j.v.map((r) => r.reachedPerS),
