@@ -57,17 +57,35 @@ async function execute(client: SupervisorClient, command: BusCommand, io: Io, st
   }
 }
 
-/** The worker indices vigild runs for a program now; none when vigild cannot be asked. */
+/** How long `logs` waits for vigild's list of workers before going on with the journal's. */
+const ASK_VIGILD_MS = 2000;
+
+/** The worker indices vigild runs for a program now; none when vigild cannot be asked in time. */
 async function runningWorkers(bus: SupervisorClient["bus"], env: NodeJS.ProcessEnv, program: string): Promise<number[]> {
-  let client: SupervisorClient | null = null;
+  const ask = async (): Promise<number[]> => {
+    // Closed by ask itself, even when the answer comes after the wait is over:
+    // an open connection would keep vigilctl alive.
+    let client: SupervisorClient | null = null;
+    try {
+      client = await SupervisorClient.connect(bus, env);
+      const status = await client.status();
+      return status.workers.filter((w) => w.program === program).map((w) => w.worker);
+    } catch {
+      return [];
+    } finally {
+      client?.close();
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  // The journal alone still answers: a vigild that is away or stuck only costs the wait.
+  const late = new Promise<number[]>((done) => {
+    timer = setTimeout(() => done([]), ASK_VIGILD_MS);
+    timer.unref();
+  });
   try {
-    client = await SupervisorClient.connect(bus, env);
-    const status = await client.status();
-    return status.workers.filter((w) => w.program === program).map((w) => w.worker);
-  } catch {
-    return []; // the journal alone still answers
+    return await Promise.race([ask(), late]);
   } finally {
-    client?.close();
+    clearTimeout(timer);
   }
 }
 
