@@ -11,7 +11,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build clients run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
+.PHONY: all deps build clients run test test-unit test-integration test-system lint install uninstall deb bench fuzz soak clean
 
 all: build
 
@@ -88,5 +88,11 @@ install: build clients
 uninstall:
 	@bash scripts/install.sh uninstall
 
+# vigil_<version>_<arch>.deb here, laid out as make install does for
+# PREFIX=/usr (packaging/deb/build.sh; DEB_VERSION=0.1.0-2 for another version).
+deb: build
+	@bash packaging/deb/build.sh
+
 clean:
 	rm -rf dist .run
+	rm -f vigil_*.deb

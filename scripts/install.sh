@@ -18,6 +18,7 @@
 #                                     `pip install` into an application's venv
 #   $PREFIX/share/vigil/node/         the Node client's npm tarball, for
 #                                     `npm install` into an application
+#   $PREFIX/share/bash-completion/completions/vigilctl
 #
 # then `systemctl daemon-reload` (and `reload dbus`) when systemd runs and
 # DESTDIR is empty. Nothing is built here: run `make build` (npx tsc -p .)
@@ -246,6 +247,22 @@ uninstall_client_packages() {
 }
 # ---- end of client packages ------------------------------------------------
 
+# --- vigilctl's shell completion ------------------------------------------
+# bash-completion loads $PREFIX/share/bash-completion/completions/NAME the
+# first time NAME is completed (/usr and /usr/local are both on its path).
+COMPLETION_DIR="$DESTDIR$PREFIX/share/bash-completion/completions"
+
+install_completion() {
+  mkdir -p "$COMPLETION_DIR"
+  install -m 0644 "$SRC/completions/vigilctl.bash" "$COMPLETION_DIR/vigilctl"
+  say "bash completion $COMPLETION_DIR/vigilctl"
+}
+
+uninstall_completion() {
+  remove "$COMPLETION_DIR/vigilctl"
+}
+# --- end of vigilctl's shell completion -------------------------------------
+
 systemd_running() {
   [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
 }
@@ -272,6 +289,7 @@ do_install() {
   install_config
   install_python
   install_client_packages
+  install_completion
   reload_managers
   say "done. Start it with: systemctl enable --now vigil"
 }
@@ -313,6 +331,7 @@ do_uninstall() {
   remove "$DESTDIR$dir/vigil.py"
   find "$DESTDIR$dir/__pycache__" -maxdepth 1 -name 'vigil.*.pyc' -exec rm -f {} + 2>/dev/null || true
   uninstall_client_packages
+  uninstall_completion
   reload_managers
   if [ -e "$CONF_DIR/vigil.yaml" ]; then say "kept the configuration $CONF_DIR/vigil.yaml (remove it by hand)"; fi
   say "done"

@@ -1,9 +1,78 @@
 // What vigilctl prints, as pure functions of what vigild answered: no I/O,
-// no clock. Table tests in test/ctl/format.test.ts pin them.
+// no clock. Table tests in test/unit/ctl/format.test.ts pin them. Colour is
+// a Style passed in (PLAIN unless vigilctl writes to a terminal); it is
+// applied after the columns are padded, so tables stay aligned either way.
 import type { ProgramInfo, StatusSnapshot, WorkerInfo } from "../control.js";
 import type { LastShutdownReport, WorkerShutdownRecord } from "../shutdown/report.js";
+import type { ColorMode } from "./args.js";
 
 export const NONE = "-";
+
+export type Paint = (text: string) => string;
+
+export interface Style {
+  header: Paint;
+  good: Paint;
+  warn: Paint;
+  bad: Paint;
+}
+
+const same: Paint = (text) => text;
+const sgr =
+  (on: string): Paint =>
+  (text) =>
+    text === "" ? text : `\x1b[${on}m${text}\x1b[0m`;
+
+export const PLAIN: Style = { header: same, good: same, warn: same, bad: same };
+export const COLOR: Style = { header: sgr("1"), good: sgr("32"), warn: sgr("33"), bad: sgr("1;31") };
+
+/**
+ * Whether to colour: --color always/never decide; auto colours a terminal
+ * only, and not when NO_COLOR is set to anything (no-color.org) or TERM is
+ * dumb.
+ */
+export function useColor(mode: ColorMode, isTTY: boolean, env: Readonly<Record<string, string | undefined>>): boolean {
+  if (mode !== "auto") return mode === "always";
+  if (!isTTY) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return env.TERM !== "dumb";
+}
+
+/** Text without the colour codes of COLOR, as a pipe would get it. */
+export function stripColor(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+/** How each worker state and stop outcome is shown: fine, worth a look, or wrong. */
+function severity(value: string): keyof Omit<Style, "header"> | null {
+  switch (value) {
+    case "running":
+    case "clean":
+      return "good";
+    case "starting":
+    case "stopping":
+    case "stopped":
+    case "reloading":
+    case "backoff":
+    case "skipped":
+      return "warn";
+    case "hung":
+    case "killing":
+    case "failed":
+    case "FAILED":
+    case "forced":
+    case "forcing":
+    case "unkillable":
+      return "bad";
+    default:
+      return null;
+  }
+}
+
+function paintValue(style: Style, value: string): string {
+  const level = severity(value);
+  return level === null ? value : style[level](value);
+}
 
 /**
  * A duration for people: 850ms, 2.5s, 42s, 3m12s, 2h05m, 3d4h. Precise
@@ -44,15 +113,25 @@ export function oneLine(text: string | null): string {
   return clean === "" ? NONE : clean;
 }
 
-/** Left-aligned columns, two spaces apart, no trailing blanks. */
-export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+/**
+ * Left-aligned columns, two spaces apart, no trailing blanks. `paint` colours
+ * a cell by its column and text; widths are measured on the text itself.
+ */
+export function formatTable(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  style: Style = PLAIN,
+  paint: (column: number, text: string) => string = (_, text) => text,
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]): string =>
+  // Padding is added outside the colour codes, and Paint leaves "" alone, so
+  // trailing blanks are still trimmed.
+  const line = (cells: readonly string[], colour: (i: number, text: string) => string): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => colour(i, c) + (i === cells.length - 1 ? "" : " ".repeat(widths[i]! - c.length)))
       .join("  ")
       .trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n");
+  return [line(headers, (_, t) => style.header(t)), ...rows.map((r) => line(r, paint))].join("\n");
 }
 
 function programState(p: ProgramInfo): string {
@@ -91,12 +170,15 @@ export function workerRow(w: WorkerInfo): string[] {
 }
 
 /** `vigilctl status`: vigild's state and status line, the programs, then every worker. */
-export function formatStatus(s: StatusSnapshot): string {
-  const out = [`vigild ${s.version}, pid ${s.pid}, ${s.configFile}: ${s.state}`, `status: ${oneLine(s.statusText)}`];
+export function formatStatus(s: StatusSnapshot, style: Style = PLAIN): string {
+  const out = [`vigild ${s.version}, pid ${s.pid}, ${s.configFile}: ${paintValue(style, s.state)}`, `status: ${oneLine(s.statusText)}`];
   out.push("");
-  out.push(s.programs.length === 0 ? "no programs" : formatTable(PROGRAM_HEADERS, s.programs.map(programRow)));
+  // The STATE columns: program state (1) and worker state (2).
+  const programs = formatTable(PROGRAM_HEADERS, s.programs.map(programRow), style, (i, t) => (i === 1 ? paintValue(style, t) : t));
+  out.push(s.programs.length === 0 ? "no programs" : programs);
   out.push("");
-  out.push(s.workers.length === 0 ? "no workers" : formatTable(WORKER_HEADERS, s.workers.map(workerRow)));
+  const workers = formatTable(WORKER_HEADERS, s.workers.map(workerRow), style, (i, t) => (i === 2 ? paintValue(style, t) : t));
+  out.push(s.workers.length === 0 ? "no workers" : workers);
   return out.join("\n") + "\n";
 }
 
@@ -127,7 +209,7 @@ export function shutdownRow(r: WorkerShutdownRecord): string[] {
 }
 
 /** `vigilctl last-shutdown`: the summary, when, then one row per worker. */
-export function formatLastShutdown(report: LastShutdownReport | null): string {
+export function formatLastShutdown(report: LastShutdownReport | null, style: Style = PLAIN): string {
   if (report === null) return "no previous shutdown recorded\n";
   const out = [oneLine(report.summary)];
   const forced = report.forced_by_signal ? ", forced by a second signal" : "";
@@ -137,7 +219,11 @@ export function formatLastShutdown(report: LastShutdownReport | null): string {
     out.push(`teardown switched to skip (auto): ${report.teardown_switched.join(", ")}`);
   }
   out.push("");
-  out.push(report.workers.length === 0 ? "no workers were running" : formatTable(SHUTDOWN_HEADERS, report.workers.map(shutdownRow)));
+  // OUTCOME (1) by severity; a HANG (2) is always worth a look.
+  const table = formatTable(SHUTDOWN_HEADERS, report.workers.map(shutdownRow), style, (i, t) =>
+    i === 1 ? paintValue(style, t) : i === 2 && t !== NONE ? style.bad(t) : t,
+  );
+  out.push(report.workers.length === 0 ? "no workers were running" : table);
   return out.join("\n") + "\n";
 }
 

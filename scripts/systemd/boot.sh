@@ -16,6 +16,14 @@
 #
 # usage: bash scripts/systemd/boot.sh [REPO]   (REPO is bound at /src; default: this repository)
 # env:   VIGIL_BOOT_TIMEOUT  seconds to wait for the boot (default 60)
+#        VIGIL_CONTAINER_ROOT
+#          volatile (default): an empty root in memory with this host's /usr
+#            read-only and a writable, throwaway /usr/local (for make install);
+#          overlay: also /usr, /etc and /var (apt and dpkg state),
+#            this host's, writable through throwaway layers in memory, so apt
+#            and dpkg work as on this host (for the .deb's test).
+#            The host's own services (postgresql, prometheus, apt's timers)
+#            are masked there: they have no part in a test.
 #
 # Stop it with `kill -TERM <pid of this script>` (or teardown.sh, which
 # powers the container off; this script then ends by itself).
@@ -63,9 +71,25 @@ trap 'exit 129' HUP
 # setsid: a terminal's Ctrl-C reaches this script (which powers the container
 # off cleanly), not systemd-nspawn directly. No stream is shared with the
 # caller but stderr of this script.
-setsid systemd-nspawn -D / --volatile=yes --overlay=/usr/local::/usr/local \
+case ${VIGIL_CONTAINER_ROOT:-volatile} in
+  volatile) root=(--volatile=yes --overlay=/usr/local::/usr/local); init_args=() ;;
+  overlay)
+    # (--volatile=overlay would do it all, but nspawn refuses it for -D /.)
+    root=(--volatile=yes)
+    for dir in /usr /etc /var; do
+      [ -d "$dir" ] && root+=("--overlay=$dir::$dir")
+    done
+    # systemd in a container reads these from its own command line.
+    init_args=()
+    for unit in postgresql.service prometheus.service apt-daily.timer apt-daily-upgrade.timer \
+      man-db.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer; do
+      init_args+=("systemd.mask=$unit")
+    done ;;
+  *) log "VIGIL_CONTAINER_ROOT must be volatile or overlay"; exit 2 ;;
+esac
+setsid systemd-nspawn -D / "${root[@]}" \
   --bind="$REPO":/src --register=no --keep-unit -b --console=pipe \
-  --machine="$MACHINE" </dev/null >"$LOG" 2>&1 &
+  --machine="$MACHINE" "${init_args[@]}" </dev/null >"$LOG" 2>&1 &
 NSPAWN_PID=$!
 log "systemd-nspawn pid $NSPAWN_PID, machine $MACHINE, console $LOG"
 

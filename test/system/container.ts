@@ -250,12 +250,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
+export interface StartOptions {
+  bootTimeoutMs?: number;
+  /**
+   * "volatile" (default): an empty root with this host's /usr read-only and a
+   * writable /usr/local, for make install. "overlay": this host's /usr, /etc
+   * and /var through throwaway writable layers, so apt and dpkg work as here
+   * (boot.sh, VIGIL_CONTAINER_ROOT).
+   */
+  root?: "volatile" | "overlay";
+}
+
 /** Boots the container; rejects (with the harness's output) when it does not come up. */
-export async function start(options: { bootTimeoutMs?: number } = {}): Promise<Container> {
+export async function start(options: StartOptions = {}): Promise<Container> {
   const timeoutMs = options.bootTimeoutMs ?? 90_000;
   const boot = spawn("bash", [join(HARNESS, "boot.sh"), REPO], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, VIGIL_BOOT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)) },
+    env: { ...process.env, VIGIL_BOOT_TIMEOUT: String(Math.ceil(timeoutMs / 1000)), VIGIL_CONTAINER_ROOT: options.root ?? "volatile" },
   });
   let stdout = "";
   let stderr = "";

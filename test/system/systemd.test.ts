@@ -613,6 +613,7 @@ describe("vigil under a real systemd (system tests)", function () {
     expect(files).to.match(/\.\/usr\/local\/lib\/python3[.\d]*\/dist-packages\/vigil\/__init__\.py/);
     expect(files).to.match(/\.\/usr\/local\/share\/vigil\/python\/vigil-[\d.]+-py3-none-any\.whl/);
     expect(files).to.match(/\.\/usr\/local\/share\/vigil\/node\/vigil-worker-[\d.]+\.tgz/);
+    expect(files).to.contain("./usr/local/share/bash-completion/completions/vigilctl");
     const touched = await ct().run(["find", "/etc", "/usr/local", "-newer", "/tmp/before-destdir", "-not", "-type", "d"]);
     expect(touched.trim(), "files changed outside DESTDIR").to.equal("");
 
@@ -623,7 +624,7 @@ describe("vigil under a real systemd (system tests)", function () {
     const uninstall = await ct().exec(["bash", `${SRC}/scripts/install.sh`, "uninstall"], { timeoutMs: 120_000 });
     expect(uninstall.code, uninstall.stdout + uninstall.stderr).to.equal(0);
     const gone = await ct().sh(
-      "for f in /usr/local/bin/vigild /usr/local/bin/vigilctl /usr/local/lib/node_modules/vigil /etc/systemd/system/vigil.service /etc/dbus-1/system.d/org.vigil.Supervisor1.conf; do [ -e \"$f\" ] || [ -L \"$f\" ] && echo \"$f\"; done; ls -d /usr/local/lib/python3*/dist-packages/vigil /usr/local/lib/python3*/dist-packages/vigil.py /usr/local/share/vigil 2>/dev/null; true",
+      "for f in /usr/local/bin/vigild /usr/local/bin/vigilctl /usr/local/lib/node_modules/vigil /etc/systemd/system/vigil.service /etc/dbus-1/system.d/org.vigil.Supervisor1.conf /usr/local/share/bash-completion/completions/vigilctl; do [ -e \"$f\" ] || [ -L \"$f\" ] && echo \"$f\"; done; ls -d /usr/local/lib/python3*/dist-packages/vigil /usr/local/lib/python3*/dist-packages/vigil.py /usr/local/share/vigil 2>/dev/null; true",
     );
     expect(gone.stdout.trim(), "left after uninstall").to.equal("");
     expect((await ct().exec(["test", "-f", CONFIG])).code, `${CONFIG} is kept`).to.equal(0);

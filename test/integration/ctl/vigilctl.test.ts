@@ -30,7 +30,11 @@ function killLeftovers(): void {
 
 /** Run vigilctl with only the environment given (plus PATH); never blocks this process's event loop. */
 function vigilctl(args: string[], env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, [VIGILCTL, ...args], {
+  return run(process.execPath, [VIGILCTL, ...args], env);
+}
+
+function run(command: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -191,6 +195,33 @@ describe("vigilctl against vigild's D-Bus service", function () {
       expect(run.stdout).to.equal("");
       expect(run.stderr).to.match(/^vigilctl: .+\nusage: vigilctl /);
     }
+  });
+
+  it("colours a terminal (unless NO_COLOR), never a pipe; the columns stay aligned", async function () {
+    // script(1) gives vigilctl a real terminal for its stdout.
+    const onTerminal = (extra: Record<string, string>): Promise<Run> =>
+      run("script", ["-q", "-e", "-c", `${process.execPath} ${VIGILCTL} --bus session status`, "/dev/null"], { ...env, TERM: "xterm", ...extra });
+    const tty = await onTerminal({});
+    expect(tty.code, tty.stderr).to.equal(0);
+    const text = tty.stdout.replace(/\r\n/g, "\n");
+    expect(text).to.include("\x1b[32mrunning\x1b[0m");
+    expect(text).to.include("batch    \x1b[1;31mFAILED\x1b[0m   0/1");
+    expect(text.replace(/\x1b\[[0-9;]*m/g, "")).to.equal(formatStatus(control.status()));
+    const noColor = await onTerminal({ NO_COLOR: "1" });
+    expect(noColor.stdout.replace(/\r\n/g, "\n")).to.equal(formatStatus(control.status()));
+    const piped = await session("status");
+    expect(piped.stdout).to.not.include("\x1b[");
+    const forced = await session("--color=always", "status");
+    expect(forced.stdout).to.include("\x1b[32mrunning\x1b[0m");
+  });
+
+  it("--help for every command", async function () {
+    for (const command of ["status", "restart", "reload", "last-shutdown", "logs", "help"]) {
+      const run = await vigilctl([command, "--help"], {});
+      expect(run.code, command).to.equal(0);
+      expect(run.stdout, command).to.match(new RegExp(`^usage: vigilctl \\[--bus system\\|session\\] ${command}`));
+    }
+    expect((await vigilctl(["help", "logs"], {})).stdout).to.include("-f, --follow");
   });
 
   it("--help and --version", async function () {

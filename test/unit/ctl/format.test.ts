@@ -2,11 +2,15 @@
 // the command line, error classification, and the D-Bus wire conversions.
 import { expect } from "chai";
 import dbus from "dbus-next";
-import { CTL_EXIT, parseCtlArgs, type CtlArgs } from "../../../daemon/ctl/args.js";
+import { CTL_EXIT } from "../../../daemon/ctl/args.js";
 import { classifyError } from "../../../daemon/ctl/client.js";
 import {
+  COLOR,
+  PLAIN,
   formatDuration,
   formatLastShutdown,
+  stripColor,
+  useColor,
   formatPreciseDuration,
   formatStatus,
   formatTable,
@@ -138,34 +142,52 @@ describe("ctl format", function () {
   });
 });
 
-describe("ctl args", function () {
-  const cases: Array<[string[], Record<string, string>, CtlArgs]> = [
-    [["status"], {}, { ok: true, command: { kind: "status", json: false }, bus: "system" }],
-    [["status", "--json"], {}, { ok: true, command: { kind: "status", json: true }, bus: "system" }],
-    [["--json", "last-shutdown"], {}, { ok: true, command: { kind: "last-shutdown", json: true }, bus: "system" }],
-    [["--bus", "session", "reload"], {}, { ok: true, command: { kind: "reload" }, bus: "session" }],
-    [["reload", "--bus=session"], {}, { ok: true, command: { kind: "reload" }, bus: "session" }],
-    [["restart", "web"], { VIGIL_BUS: "session" }, { ok: true, command: { kind: "restart", program: "web" }, bus: "session" }],
-    [["--bus", "system", "status"], { VIGIL_BUS: "session" }, { ok: true, command: { kind: "status", json: false }, bus: "system" }],
-    [["restart", "--", "-odd"], {}, { ok: true, command: { kind: "restart", program: "-odd" }, bus: "system" }],
-    [["status", "--help"], {}, { ok: true, command: { kind: "help" }, bus: "system" }],
-    [["-V"], {}, { ok: true, command: { kind: "version" }, bus: "system" }],
-    [[], {}, { ok: false, error: "missing command" }],
-    [["frob"], {}, { ok: false, error: "unknown command: frob" }],
-    [["restart"], {}, { ok: false, error: "restart needs a PROGRAM" }],
-    [["restart", "a", "b"], {}, { ok: false, error: "restart: unexpected argument: b" }],
-    [["status", "x"], {}, { ok: false, error: "status: unexpected argument: x" }],
-    [["reload", "--json"], {}, { ok: false, error: "reload has no --json" }],
-    [["--bus"], {}, { ok: false, error: '--bus must be "system" or "session", not empty' }],
-    [["--bus", "user", "status"], {}, { ok: false, error: '--bus must be "system" or "session", not "user"' }],
-    [["status"], { VIGIL_BUS: "both" }, { ok: false, error: 'VIGIL_BUS must be "system" or "session", not "both"' }],
-    [["status", "-q"], {}, { ok: false, error: "unknown option: -q" }],
-  ];
-  for (const [argv, env, expected] of cases) {
-    it(`${JSON.stringify(argv)} ${JSON.stringify(env)}`, function () {
-      expect(parseCtlArgs(argv, env)).to.deep.equal(expected);
-    });
-  }
+describe("ctl colour", function () {
+  const ESC = "\x1b[";
+
+  it("useColor: a terminal only, unless --color says; NO_COLOR and TERM=dumb turn auto off", function () {
+    const cases: Array<[Parameters<typeof useColor>, boolean]> = [
+      [["auto", true, { TERM: "xterm-256color" }], true],
+      [["auto", true, {}], true],
+      [["auto", false, { TERM: "xterm" }], false],
+      [["auto", true, { NO_COLOR: "1", TERM: "xterm" }], false],
+      [["auto", true, { NO_COLOR: "", TERM: "xterm" }], true], // no-color.org: set and not empty
+      [["auto", true, { TERM: "dumb" }], false],
+      [["always", false, { NO_COLOR: "1" }], true],
+      [["never", true, { TERM: "xterm" }], false],
+    ];
+    for (const [args, expected] of cases) expect(useColor(...args), JSON.stringify(args)).to.equal(expected);
+  });
+
+  it("formatStatus in colour: states painted, columns still aligned, the same text without the codes", function () {
+    const plain = formatStatus(sampleStatus(), PLAIN);
+    const coloured = formatStatus(sampleStatus(), COLOR);
+    expect(coloured).to.not.equal(plain);
+    expect(stripColor(coloured)).to.equal(plain);
+    const lines = coloured.split("\n");
+    expect(lines[0]).to.equal(`vigild 0.1.0, pid 4242, /etc/vigil/vigil.yaml: ${ESC}32mrunning${ESC}0m`);
+    expect(lines).to.include(`${ESC}1mPROGRAM${ESC}0m  ${ESC}1mSTATE${ESC}0m    ${ESC}1mREADY${ESC}0m  ${ESC}1mTEARDOWN${ESC}0m     ${ESC}1mRESTARTS${ESC}0m`);
+    expect(lines).to.include(`batch    ${ESC}1;31mFAILED${ESC}0m   0/1    destroy      crash=11`);
+    expect(lines).to.include(`web      0       ${ESC}32mrunning${ESC}0m  1001  3m12s   0         120ms      serving 12 req/s`);
+    expect(lines).to.include(`batch    0       ${ESC}1;31mfailed${ESC}0m   -     -       11        -          -`);
+    // Only the state columns are painted: a program named "running" is not.
+    const odd = { ...sampleStatus(), programs: [{ ...sampleStatus().programs[0]!, name: "running" }] };
+    expect(formatStatus(odd, COLOR).split("\n")).to.satisfy((l: string[]) => l.some((x) => x.startsWith(`running  ${ESC}32mrunning`)));
+  });
+
+  it("formatLastShutdown in colour: outcomes by severity, a hang in red", function () {
+    const coloured = formatLastShutdown(sampleReport(), COLOR);
+    expect(stripColor(coloured)).to.equal(formatLastShutdown(sampleReport(), PLAIN));
+    const lines = coloured.split("\n");
+    expect(lines).to.include(`web/0           ${ESC}1;31mforced${ESC}0m   ${ESC}1;31mteardown${ESC}0m  40ms      4.955s    5.01s  SIGKILL`);
+    expect(lines).to.include(`web/1           ${ESC}33mskipped${ESC}0m  -         30ms      skipped   35ms   0`);
+    expect(lines).to.include(`plain/0         ${ESC}32mclean${ESC}0m    -         -         -         12ms   0`);
+  });
+
+  it("formatTable in colour keeps no trailing blanks when the last cells are empty", function () {
+    const text = formatTable(["A", "B"], [["x", ""]], COLOR, (_, t) => COLOR.good(t));
+    expect(text).to.equal(`${ESC}1mA${ESC}0m  ${ESC}1mB${ESC}0m\n${ESC}32mx${ESC}0m`);
+  });
 });
 
 describe("ctl error classification", function () {
