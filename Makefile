@@ -90,7 +90,7 @@ uninstall:
 
 # vigil_<version>_<arch>.deb here, laid out as make install does for
 # PREFIX=/usr (packaging/deb/build.sh; DEB_VERSION=0.1.0-2 for another version).
-deb: build
+deb: build clients
 	@bash packaging/deb/build.sh
 
 clean:

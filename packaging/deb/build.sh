@@ -9,7 +9,8 @@
 #   /usr/lib/systemd/system/vigil.service     (make install: /etc/systemd/system, the admin's place)
 #   /usr/lib/systemd/system/vigil.socket      the template, not enabled
 #   /usr/share/dbus-1/system.d/org.vigil.Supervisor1.conf   (make install: /etc/dbus-1/system.d)
-#   /usr/lib/python3/dist-packages/vigil.py
+#   /usr/lib/python3/dist-packages/vigil/     the Python client, for /usr/bin/python3
+#   /usr/share/vigil/{python,node}/           the clients as packages (pip install, npm install)
 #   /usr/share/bash-completion/completions/vigilctl
 #   /etc/vigil/...                            conffiles: every file under /etc
 #
