@@ -34,8 +34,10 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 
 build: dist/.built
 
+# What make test checks before running any test: types and lint.
 lint: $(NODE_STAMP)
 	npx tsc -p . --noEmit
+	npx eslint --max-warnings 0 daemon lib test scripts
 
 run: build
 	@bash scripts/deps.sh run

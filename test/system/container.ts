@@ -52,7 +52,8 @@ export interface JournalEntry {
 /** journald stores a message that is not valid UTF-8 as an array of bytes. */
 function text(value: unknown): string {
   if (Array.isArray(value)) return Buffer.from(value as number[]).toString("utf8");
-  return value === undefined || value === null ? "" : String(value);
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 function onPath(command: string): boolean {
