@@ -234,8 +234,8 @@ const program = section({
   cwd: optional(absolutePath),
   env: env.prefault({}),
   user: optional(nonEmptyString),
-  // Not in DESIGN's example: auto = plain until the worker writes on its
-  // socket, on = must say ready, off = no socket at all.
+  // auto = plain until the worker writes on its socket, on = must say
+  // ready, off = no socket at all (README "Configuration").
   protocol: oneOf(["auto", "on", "off"], "auto"),
   sockets: z
     .array(parsed(nonEmptyString), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })

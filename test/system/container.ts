@@ -1,5 +1,5 @@
 // A real systemd, booted in a throwaway container made from this host's /usr
-// (TESTING.md "Real systemd"), for the system tests. A thin layer over the
+// (docs/testing.md, "test/system"), for the system tests. A thin layer over the
 // shell harness in scripts/systemd/: boot.sh boots it and stays in the
 // foreground for as long as it lives, exec.sh runs a command inside,
 // teardown.sh powers it off and kills systemd-nspawn by its pid.
