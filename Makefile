@@ -47,8 +47,12 @@ dist/clients/.built: dist/.built $(CLIENT_SOURCES)
 
 clients: dist/clients/.built
 
-lint: $(NODE_STAMP)
+# What make test checks before running any test: types, lint, and layers
+# that only point down (scripts/check-layers.ts, run from dist).
+lint: build
 	npx tsc -p . --noEmit
+	npx eslint --max-warnings 0 daemon lib test scripts
+	node dist/scripts/check-layers.js
 
 run: build
 	@bash scripts/deps.sh run

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make install / make uninstall (DESIGN.md "Install").
+# make install / make uninstall (README "Run it under systemd").
 #
 #   bash scripts/install.sh install|uninstall
 #

@@ -12,7 +12,11 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "a list";
   if (value !== null && typeof value === "object") return "a mapping";
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint" || value === null) {
+    return String(value);
+  }
+  return `a ${typeof value}`;
 }
 
 export function formatIssue(issue: ConfigIssue): string {

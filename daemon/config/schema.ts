@@ -235,7 +235,7 @@ const program = section({
   env: env.prefault({}),
   user: optional(nonEmptyString),
   // auto = plain until the worker writes on its socket, on = must say
-  // ready, off = no socket at all.
+  // ready, off = no socket at all (README "Configuration").
   protocol: oneOf(PROTOCOL_MODES, "auto"),
   sockets: z
     .array(parsed(nonEmptyString), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })

@@ -189,9 +189,9 @@ export function helpText(topic: CommandName | null): string {
   return topic === null ? USAGE : commandHelp(topic);
 }
 
-function parseBus(value: string | undefined, from: string): BusKind | string {
-  if (value === "system" || value === "session") return value;
-  return `${from} must be "system" or "session", not ${value === undefined || value === "" ? "empty" : JSON.stringify(value)}`;
+function parseBus(value: string | undefined, from: string): { bus: BusKind } | { error: string } {
+  if (value === "system" || value === "session") return { bus: value };
+  return { error: `${from} must be "system" or "session", not ${value === undefined || value === "" ? "empty" : JSON.stringify(value)}` };
 }
 
 const PRIORITY_NAMES = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
@@ -239,8 +239,8 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
   let bus: BusKind = "system";
   if (env.VIGIL_BUS !== undefined && env.VIGIL_BUS !== "") {
     const b = parseBus(env.VIGIL_BUS, "VIGIL_BUS");
-    if (b !== "system" && b !== "session") return { ok: false, error: b };
-    bus = b;
+    if ("error" in b) return { ok: false, error: b.error };
+    bus = b.bus;
   }
   let color: ColorMode = "auto";
   const seen = new Map<string, string>();
@@ -267,8 +267,8 @@ export function parseCtlArgs(argv: readonly string[], env: Readonly<Record<strin
       else value = argv[++i];
       if (valued === "bus") {
         const b = parseBus(value, "--bus");
-        if (b !== "system" && b !== "session") return { ok: false, error: b };
-        bus = b;
+        if ("error" in b) return { ok: false, error: b.error };
+        bus = b.bus;
       } else if (valued === "color") {
         if (value !== "auto" && value !== "always" && value !== "never") {
           return { ok: false, error: `--color must be auto, always or never, not ${value === undefined || value === "" ? "empty" : JSON.stringify(value)}` };

@@ -109,7 +109,9 @@ export class SupervisorClient {
       body,
     });
     const reply = await Promise.race([this.conn.call(message), this.closed]);
-    return reply?.body ?? [];
+    // dbus-next types a reply's body as any[]; what each member returns is read by its caller.
+    const answer: unknown[] = reply?.body ?? [];
+    return answer;
   }
 
   async status(): Promise<StatusSnapshot> {

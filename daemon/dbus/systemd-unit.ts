@@ -4,6 +4,14 @@
 import dbus from "dbus-next";
 import { connectBus, resolveBusAddress } from "./connect.js";
 
+interface SystemdManager {
+  GetUnitByPID(pid: number): Promise<string>;
+}
+
+interface Properties {
+  Get(iface: string, property: string): Promise<dbus.Variant<unknown>>;
+}
+
 export interface OwnUnit {
   id: string;
   timeoutStopUsec: bigint;
@@ -16,10 +24,11 @@ export async function readOwnUnit(pid: number = process.pid): Promise<OwnUnit> {
   const bus = await connectBus("system", address.address, 5_000);
   try {
     const systemd = await bus.getProxyObject("org.freedesktop.systemd1", "/org/freedesktop/systemd1");
-    const manager = systemd.getInterface("org.freedesktop.systemd1.Manager");
-    const path = (await manager.GetUnitByPID(pid)) as string;
+    // dbus-next types a proxy's members as Function: these are the two systemd has.
+    const manager = systemd.getInterface("org.freedesktop.systemd1.Manager") as unknown as SystemdManager;
+    const path = await manager.GetUnitByPID(pid);
     const unit = await bus.getProxyObject("org.freedesktop.systemd1", path);
-    const props = unit.getInterface("org.freedesktop.DBus.Properties");
+    const props = unit.getInterface("org.freedesktop.DBus.Properties") as unknown as Properties;
     const id = (await props.Get("org.freedesktop.systemd1.Unit", "Id")) as dbus.Variant<string>;
     const timeout = (await props.Get("org.freedesktop.systemd1.Service", "TimeoutStopUSec")) as dbus.Variant<bigint>;
     return { id: id.value, timeoutStopUsec: BigInt(timeout.value) };

@@ -1,6 +1,7 @@
 // prom-client's default process metrics, minus the event-loop-lag set: that
 // one samples with a 10 ms timer, waking an idle vigild 100 times a second
-// (DESIGN.md: lag is measured from timers vigild runs anyway); and minus the
+// (vigil_event_loop_lag_seconds is measured from timers vigild runs anyway,
+// at no cost while idle); and minus the
 // active handles and resources counts, which walk every handle at each
 // scrape (with 1,200 workers, 40 % of a scrape's time, measured by
 // make bench). The list is prom-client 15's lib/defaultMetrics.js.

@@ -5,6 +5,7 @@ import client from "prom-client";
 import { registerDefaultMetrics } from "./defaults.js";
 import type { SupervisorEvent } from "../core/events.js";
 import type { Supervisor } from "../supervisor/supervisor.js";
+import { assertNever } from "../core/assert.js";
 import { HANG_PHASES, OUTCOMES, RESTART_REASONS, WORKER_STATES, type WorkerStateLabel } from "../core/vocabulary.js";
 
 import type { LastShutdownReport } from "../shutdown/report.js";
@@ -202,8 +203,23 @@ export class Metrics {
           this.teardownSeconds.observe({ program: event.program }, event.durations.teardownMs / 1000);
         }
         return;
-      default:
+      // Counted nowhere: a new event kind must be placed in one list or the other.
+      case "worker-spawned":
+      case "worker-spawn-failed":
+      case "worker-ready":
+      case "worker-status":
+      case "worker-not-ready":
+      case "worker-stopping":
+      case "worker-unkillable-gone":
+      case "worker-recycling":
+      case "worker-starved":
+      case "teardown-switched":
+      case "event-ignored":
+      case "program-failed":
+      case "program-stopped":
         return;
+      default:
+        assertNever(event, "supervisor event");
     }
   };
 }

@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 
 function ownFile(): string {
   if (typeof __filename === "string") return __filename; // CommonJS: exact and cheap
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be put back, never called here
   const savedPrepare = Error.prepareStackTrace;
   const savedLimit = Error.stackTraceLimit;
   try {

@@ -93,7 +93,11 @@ export function encodeWorkerMessage(message: WorkerMessage): string {
   switch (message.type) {
     case "handlers-done":
       return `${JSON.stringify({ type: message.type, timed_out: message.timedOut })}\n`;
-    default:
+    // Fields already named as on the wire; a new type must choose here.
+    case "hello":
+    case "ready":
+    case "status":
+    case "teardown":
       return `${JSON.stringify(message)}\n`;
   }
 }

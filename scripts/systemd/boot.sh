@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boots a throwaway systemd container made from this host's own /usr
-# (TESTING.md "Real systemd"), waits until it is up, prints how to reach it,
+# (docs/testing.md, "test/system"), waits until it is up, prints how to reach it,
 # and then stays in the foreground for as long as the container lives:
 # the container is powered off (and systemd-nspawn killed by its pid if it
 # does not go) when this script ends, however it ends: SIGTERM, SIGINT, a

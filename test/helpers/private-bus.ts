@@ -1,6 +1,6 @@
-// A real, private dbus-daemon for one test suite (TESTING.md "D-Bus"). Its
-// address is read from the first line it prints; stop() kills it by pid and
-// waits until it is gone.
+// A real, private dbus-daemon for one test suite (docs/testing.md, "The real
+// parts"). Its address is read from the first line it prints; stop() kills
+// it by pid and waits until it is gone.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,5 +1,5 @@
 // A real systemd, booted in a throwaway container made from this host's /usr
-// (TESTING.md "Real systemd"), for the system tests. A thin layer over the
+// (docs/testing.md, "test/system"), for the system tests. A thin layer over the
 // shell harness in scripts/systemd/: boot.sh boots it and stays in the
 // foreground for as long as it lives, exec.sh runs a command inside,
 // teardown.sh powers it off and kills systemd-nspawn by its pid.
@@ -52,7 +52,8 @@ export interface JournalEntry {
 /** journald stores a message that is not valid UTF-8 as an array of bytes. */
 function text(value: unknown): string {
   if (Array.isArray(value)) return Buffer.from(value as number[]).toString("utf8");
-  return value === undefined || value === null ? "" : String(value);
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 function onPath(command: string): boolean {

@@ -89,7 +89,7 @@ describe("the Debian package: install, start, upgrade, remove, purge (system tes
   const dpkgStatus = async (): Promise<string> => (await ct().exec(["dpkg-query", "-W", "-f=${Status} ${Version}", "vigil"])).stdout;
   const exists = async (path: string): Promise<boolean> => (await ct().exec(["test", "-e", path])).code === 0;
   const status = async (): Promise<{ version: string; programs: Array<{ name: string; instances: number; ready: number }> }> =>
-    JSON.parse(await ct().run(["vigilctl", "status", "--json"]));
+    JSON.parse(await ct().run(["vigilctl", "status", "--json"])) as { version: string; programs: Array<{ name: string; instances: number; ready: number }> };
   const show = (): Promise<Record<string, string>> =>
     ct().show(UNIT, ["ActiveState", "MainPID", "InvocationID", "NRestarts", "UnitFileState", "LoadState"]);
 

@@ -1,4 +1,4 @@
-// vigil under a real systemd (PID 1 of a throwaway container, TESTING.md),
+// vigil under a real systemd (PID 1 of a throwaway container, docs/testing.md),
 // checked the way a user would check it: systemctl, journalctl, busctl, ps.
 // One container for the whole suite; vigil is installed into it with
 // scripts/install.sh from the tree built on the host (mounted at /src).

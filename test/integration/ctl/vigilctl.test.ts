@@ -102,13 +102,13 @@ describe("vigilctl against vigild's D-Bus service", function () {
   it("takes the bus from VIGIL_BUS", async function () {
     const run = await vigilctl(["status", "--json"], { ...env, VIGIL_BUS: "session" });
     expect(run.code).to.equal(0);
-    expect(JSON.parse(run.stdout).pid).to.equal(4242);
+    expect((JSON.parse(run.stdout) as { pid: number }).pid).to.equal(4242);
   });
 
   it("defaults to the system bus at DBUS_SYSTEM_BUS_ADDRESS", async function () {
     const run = await vigilctl(["status", "--json"], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
     expect(run.code).to.equal(0);
-    expect(JSON.parse(run.stdout).state).to.equal("running");
+    expect((JSON.parse(run.stdout) as { state: string }).state).to.equal("running");
   });
 
   it("restart PROGRAM restarts it and exits 0", async function () {

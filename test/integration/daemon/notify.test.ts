@@ -84,7 +84,7 @@ describe("sd_notify (a real notification socket)", function () {
     expect(v.logs.some((e) => e.pid === drop && e.outcome !== undefined)).to.equal(true);
     expect(pidOf("keep")).to.equal(keep);
     expect(v.logs.some((e) => e.program === "added" && / spawned$/.test(e.msg))).to.equal(true);
-    expect(await v.metric("vigil_workers", { program: "drop", state: "running" })).to.be.NaN;
+    expect(await v.metric("vigil_workers", { program: "drop", state: "running" })).to.satisfy(Number.isNaN);
     expect(await v.metric("vigil_worker_restarts_total", { program: "change", reason: "reload" })).to.equal(1);
   });
 

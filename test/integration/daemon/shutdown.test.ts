@@ -131,7 +131,7 @@ describe("phased shutdown (real workers)", function () {
     expect(firstExit.hang).to.equal("teardown");
     const switched = v.logs.filter(isMsg(/teardown auto switches to skip/));
     expect(switched).to.have.length(1);
-    expect(switched[0]!.msg).to.contain(`web/0[${first.pid}]`);
+    expect(switched[0]!.msg).to.contain(`web/0[${String(first.pid)}]`);
     v.signal("SIGTERM");
     await v.waitExit(10_000);
     const exits = v.logs.filter(exited("web"));

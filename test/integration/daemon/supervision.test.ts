@@ -113,7 +113,7 @@ describe("supervision (real vigild, real workers)", function () {
     const ready = await v.waitForCount(isMsg(/ready after/), 2);
     v.signal("SIGKILL");
     await v.waitExit();
-    for (const e of ready) expect(await waitDead(e.pid as number, 2000), `${e.program} ${e.pid}`).to.equal(true);
+    for (const e of ready) expect(await waitDead(e.pid as number, 2000), `${String(e.program)} ${String(e.pid)}`).to.equal(true);
   });
 
   it("kills a protocol worker that does not say ready within ready_timeout, and restarts it", async () => {

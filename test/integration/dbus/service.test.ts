@@ -117,7 +117,7 @@ describe("dbus service (org.vigil.Supervisor1 on a private bus)", function () {
     });
     try {
       // Other calls are served meanwhile.
-      expect(JSON.parse((await method(iface, "GetStatus")()) as string).state).to.equal("running");
+      expect((JSON.parse((await method(iface, "GetStatus")()) as string) as { state: string }).state).to.equal("running");
       expect(replied).to.equal(false);
     } finally {
       release();
@@ -377,7 +377,7 @@ describe("dbus service lifecycle", function () {
     const service = await startDbusService(control, { bus: "session", address: bus.address, log: logged.log });
     services.push(service);
     const warned = new Promise<void>((resolve) => {
-      const warn = logged.log.warn;
+      const warn = logged.log.warn.bind(logged.log);
       logged.log.warn = (m: string) => {
         warn(m);
         resolve();

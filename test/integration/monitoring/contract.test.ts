@@ -40,7 +40,7 @@ const CONTRACT: Record<string, MetricContract> = {
   vigil_last_shutdown_seconds: { type: "gauge", labels: {} },
   vigil_last_shutdown_workers: { type: "gauge", labels: { outcome: ["clean", "skipped", "forced", "unkillable"] } },
   vigil_protocol_errors_total: { type: "counter", labels: { program: PROGRAM } },
-  // Issue 6 adds it: processes that escaped a stopped worker's process group.
+  // Processes that escaped a stopped worker's process group, killed.
   vigil_leaked_processes_total: { type: "counter", labels: { program: PROGRAM } },
   vigil_worker_output_dropped_bytes_total: { type: "counter", labels: { program: PROGRAM } },
   vigil_socket_connections_queued: { type: "gauge", labels: { socket: [] } },

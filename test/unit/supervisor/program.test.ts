@@ -110,7 +110,7 @@ describe("program slots on a fake clock", () => {
     void p.replaceAll("restart").then(() => (settled = true));
     r.clock.advance(0);
     const [, second] = r.host.live();
-    expect(second, "the replacement is spawned at once").to.exist;
+    expect(second, "the replacement is spawned at once").to.not.equal(undefined);
     expect(first!.received, "the old one runs on until the new one is ready").to.deep.equal([]);
     expect(p.ready, "the program stays ready through the replacement").to.equal(true);
     r.clock.advance(5_000);
