@@ -110,7 +110,7 @@ function onExit(w) {
   }
 }
 
-// The hang check, as DESIGN.md describes vigild's: one timer at the earliest
+// The hang check, as vigild does it (daemon/worker/heartbeat.ts): one timer at the earliest
 // deadline, one read of the whole heartbeat file when it fires.
 let timer = null;
 let timerAt = Infinity;
