@@ -32,7 +32,12 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 	npx tsc -p .
 	@touch $@
 
-build: dist/.built
+# The JSON Schema of vigil.yaml, generated from the loader's own schema
+# (daemon/config/json-schema.ts); make install puts it beside vigil.yaml.
+dist/vigil.schema.json: dist/.built
+	node dist/scripts/json-schema.js $@
+
+build: dist/.built dist/vigil.schema.json
 
 lint: $(NODE_STAMP)
 	npx tsc -p . --noEmit

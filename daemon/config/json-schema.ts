@@ -1,0 +1,45 @@
+// The JSON Schema of vigil.yaml, for editors (yaml-language-server completes
+// and checks a file whose first line is the modeline) and for scripts. It is
+// generated from configSchema, the schema the loader itself uses, with each
+// key's input form (schema.ts, inputForms): a file this schema accepts may
+// still fail checks that span keys (a socket no program uses, handlers_timeout
+// above timeout); `vigild --check-config` has the last word.
+import { z } from "zod";
+import { configSchema, inputForms } from "./schema.js";
+
+export type JSONSchema = z.core.JSONSchema.JSONSchema;
+
+/** Where `make install` puts the schema: beside the default configuration. */
+export const INSTALLED_SCHEMA = "/etc/vigil/vigil.schema.json";
+
+export function configJsonSchema(): JSONSchema {
+  const generated = z.toJSONSchema(configSchema, {
+    // What the file holds, not what the loader makes of it.
+    io: "input",
+    metadata: inputForms,
+    // A key whose form could not be described must fail the build, not become "anything".
+    unrepresentable: "throw",
+    // z.toJSONSchema drops the default of a key behind a transform (state_dir's,
+    // which the loader computes): the form's own default is the one to show.
+    override: ({ zodSchema, jsonSchema, path }) => {
+      const form = inputForms.get(zodSchema);
+      if (form?.default !== undefined) jsonSchema.default = form.default;
+      // programs: starts with a transform (mapOf's check), which zod takes as
+      // optional; at the top level, a key without a default is required.
+      if (path.length === 0 && jsonSchema.properties) {
+        const props = jsonSchema.properties;
+        jsonSchema.required = Object.keys(props).filter((key) => {
+          const prop = props[key];
+          return typeof prop === "object" && prop.default === undefined;
+        });
+      }
+    },
+  });
+  return {
+    $schema: generated.$schema,
+    $id: `file://${INSTALLED_SCHEMA}`,
+    title: "vigil.yaml",
+    description: "The configuration of vigild, the vigil process supervisor (docs/configuration.md, vigil.yaml(5)).",
+    ...generated,
+  };
+}
