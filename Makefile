@@ -11,7 +11,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
+.PHONY: all deps build man run test test-unit test-integration test-system lint install uninstall bench fuzz soak clean
 
 all: build
 
@@ -37,7 +37,16 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 dist/vigil.schema.json: dist/.built
 	node dist/scripts/json-schema.js $@
 
-build: dist/.built dist/vigil.schema.json
+# Man pages vigild(8), vigilctl(1), vigil.yaml(5) from man/*.md and
+# docs/configuration.md, with Debian's go-md2man (scripts/man.sh).
+dist/man/.built: dist/.built $(wildcard man/*.md) docs/configuration.md scripts/man.sh package.json
+	@bash scripts/deps.sh run
+	bash scripts/man.sh dist/man
+	@touch $@
+
+man: dist/man/.built
+
+build: dist/.built dist/vigil.schema.json dist/man/.built
 
 lint: $(NODE_STAMP)
 	npx tsc -p . --noEmit

@@ -7,12 +7,14 @@ set -euo pipefail
 purpose=${1:-run}
 # libsystemd-dev: sd-notify is a native addon over libsystemd; g++/make/python3
 # build it (node-gyp) and python3 runs the Python workers; gunicorn serves the
-# example WSGI app of `make run` on a vigil socket.
-run_pkgs=(libsystemd-dev g++ make python3 gunicorn)
+# example WSGI app of `make run` on a vigil socket; go-md2man builds the man
+# pages (make build).
+run_pkgs=(libsystemd-dev g++ make python3 gunicorn go-md2man)
 # dbus: a private dbus-daemon for the D-Bus tests; systemd-container: a real
 # systemd booted in a container; prometheus: promtool and a real scrape;
-# wrk: the load generator of the socket tests; curl: requests on unix sockets.
-test_pkgs=(dbus systemd-container prometheus procps wrk curl)
+# wrk: the load generator of the socket tests; curl: requests on unix sockets;
+# man-db: `man vigild` after make install.
+test_pkgs=(dbus systemd-container prometheus procps wrk curl man-db)
 
 pkgs=("${run_pkgs[@]}")
 [ "$purpose" = test ] && pkgs+=("${test_pkgs[@]}")
