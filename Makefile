@@ -33,8 +33,9 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 	@touch $@
 
 # The JSON Schema of vigil.yaml, generated from the loader's own schema
-# (daemon/config/json-schema.ts); make install puts it beside vigil.yaml.
-dist/vigil.schema.json: dist/.built
+# (daemon/config/json-schema.ts), each key described by docs/configuration.md;
+# make install puts it beside vigil.yaml.
+dist/vigil.schema.json: dist/.built docs/configuration.md
 	node dist/scripts/json-schema.js $@
 
 # Man pages vigild(8), vigilctl(1), vigil.yaml(5) from man/*.md and

@@ -12,7 +12,11 @@ export type JSONSchema = z.core.JSONSchema.JSONSchema;
 /** Where `make install` puts the schema: beside the default configuration. */
 export const INSTALLED_SCHEMA = "/etc/vigil/vigil.schema.json";
 
-export function configJsonSchema(): JSONSchema {
+/**
+ * `descriptions` (key -> markdown, e.g. "programs.NAME.command") become each
+ * key's description: the build passes the reference, docs/configuration.md.
+ */
+export function configJsonSchema(descriptions: ReadonlyMap<string, string> = new Map()): JSONSchema {
   const generated = z.toJSONSchema(configSchema, {
     // What the file holds, not what the loader makes of it.
     io: "input",
@@ -35,6 +39,13 @@ export function configJsonSchema(): JSONSchema {
       }
     },
   });
+  for (const [key, text] of descriptions) {
+    const node = keyNode(generated, key);
+    if (!node) throw new Error(`the reference describes ${key}, which the schema lacks`);
+    // VS Code shows markdownDescription; other editors the plain description.
+    node.description = text.replace(/`/g, "");
+    node.markdownDescription = text;
+  }
   return {
     $schema: generated.$schema,
     $id: `file://${INSTALLED_SCHEMA}`,
@@ -42,4 +53,15 @@ export function configJsonSchema(): JSONSchema {
     description: "The configuration of vigild, the vigil process supervisor (docs/configuration.md, vigil.yaml(5)).",
     ...generated,
   };
+}
+
+/** The schema node of a key ("programs.NAME.shutdown.timeout"; NAME: an entry of a mapping of names). */
+export function keyNode(root: JSONSchema, key: string): JSONSchema | undefined {
+  let node: JSONSchema | undefined = root;
+  for (const segment of key.split(".")) {
+    if (!node) return undefined;
+    const next: JSONSchema | boolean | undefined = segment === "NAME" ? node.additionalProperties : node.properties?.[segment];
+    node = typeof next === "object" ? next : undefined;
+  }
+  return node;
 }

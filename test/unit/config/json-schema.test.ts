@@ -10,6 +10,7 @@ import { parseDocument } from "yaml";
 import { parseConfig, ConfigError } from "../../../daemon/config/load.js";
 import { configJsonSchema, INSTALLED_SCHEMA } from "../../../daemon/config/json-schema.js";
 import { DURATION_PATTERN, parseDuration, parseRestartLimit, parseSize, RESTART_LIMIT_PATTERN, SIZE_PATTERN } from "../../../daemon/config/duration.js";
+import { keyDescriptions } from "../../../scripts/reference.js";
 import { REPO } from "../../helpers/repo.js";
 
 const FIXTURES = join(REPO, "test/fixtures/config");
@@ -54,8 +55,10 @@ function errorKey(e: ErrorObject): string {
 }
 
 describe("config: the JSON Schema of vigil.yaml", () => {
-  const schema = configJsonSchema();
+  const schema = configJsonSchema(keyDescriptions(REPO));
   const ajv = new Ajv2020({ strict: true, allErrors: true });
+  // The description VS Code shows, in markdown: an annotation, as description is.
+  ajv.addKeyword({ keyword: "markdownDescription", schemaType: "string" });
   const validate = ajv.compile(schema);
 
   it("is what the build wrote (dist/vigil.schema.json), and a valid draft 2020-12 schema", () => {
@@ -74,6 +77,8 @@ describe("config: the JSON Schema of vigil.yaml", () => {
     expect(program.properties.ready_timeout!.default).to.equal("30s");
     expect(program.properties.instances!.default).to.equal(1);
     expect((top.state_dir as { default?: unknown }).default).to.equal("/var/lib/vigil");
+    // Each key carries its section of docs/configuration.md, for an editor's hover.
+    expect(program.properties.ready_timeout as { description?: string }).to.have.property("description").that.match(/^- Type: duration/);
   });
 
   it("rejects a file without programs, as the loader does", () => {

@@ -5,13 +5,13 @@
 // one) and gives an example.
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { z } from "zod";
-import { configJsonSchema, type JSONSchema } from "../../../daemon/config/json-schema.js";
+import { configJsonSchema, keyNode } from "../../../daemon/config/json-schema.js";
 import { configSchema } from "../../../daemon/config/schema.js";
+import { referenceFile, referenceSections } from "../../../scripts/reference.js";
 import { REPO } from "../../helpers/repo.js";
 
-const REFERENCE = join(REPO, "docs/configuration.md");
+const REFERENCE = referenceFile(REPO);
 /** How the reference writes the name of a program or socket in a key. */
 const NAME = "NAME";
 
@@ -41,33 +41,6 @@ export function schemaKeys(schema: z.core.$ZodType, prefix = ""): string[] {
   }
 }
 
-/** The JSON Schema node of a key, to read its default. */
-function jsonNode(root: JSONSchema, key: string): JSONSchema | undefined {
-  let node: JSONSchema | undefined = root;
-  for (const segment of key.split(".")) {
-    if (!node) return undefined;
-    const next: JSONSchema | boolean | undefined = segment === NAME ? node.additionalProperties : node.properties?.[segment];
-    node = typeof next === "object" ? next : undefined;
-  }
-  return node;
-}
-
-interface Section {
-  key: string;
-  body: string;
-}
-
-/** Sections whose heading is a key in backquotes ("## `metrics`", "### `metrics.listen`"). */
-function referenceSections(text: string): Section[] {
-  const headings = [...text.matchAll(/^#{2,4} (.*)$/gm)];
-  return headings.flatMap((h, i) => {
-    const key = /^`([^`]+)`$/.exec(h[1]!.trim())?.[1];
-    if (key === undefined) return [];
-    const end = headings[i + 1]?.index ?? text.length;
-    return [{ key, body: text.slice(h.index! + h[0].length, end) }];
-  });
-}
-
 describe("config: docs/configuration.md, the reference of every key", () => {
   const keys = schemaKeys(configSchema);
   const sections = referenceSections(readFileSync(REFERENCE, "utf8"));
@@ -94,7 +67,7 @@ describe("config: docs/configuration.md, the reference of every key", () => {
       for (const field of ["Type", "Default", "Example"]) {
         if (!new RegExp(`^- ${field}:`, "m").test(body)) problems.push(`${key}: no "- ${field}:" line`);
       }
-      const fallback = jsonNode(json, key)?.default;
+      const fallback = keyNode(json, key)?.default;
       const line = /^- Default: (.*)$/m.exec(body)?.[1] ?? "";
       if ((typeof fallback === "string" || typeof fallback === "number") && !line.includes(`\`${fallback}\``)) {
         problems.push(`${key}: the default is ${JSON.stringify(fallback)}, the reference says "${line}"`);
