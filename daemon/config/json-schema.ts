@@ -20,6 +20,8 @@ export function configJsonSchema(descriptions: ReadonlyMap<string, string> = new
   const generated = z.toJSONSchema(configSchema, {
     // What the file holds, not what the loader makes of it.
     io: "input",
+    // yaml-language-server (VS Code's YAML, coc-yaml, lsp-mode) supports up to draft 7.
+    target: "draft-07",
     metadata: inputForms,
     // A key whose form could not be described must fail the build, not become "anything".
     unrepresentable: "throw",
