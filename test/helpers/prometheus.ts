@@ -169,7 +169,7 @@ export class Prometheus {
         last = err;
       }
       if (!this.alive) throw new Error(`prometheus exited while waiting for ${what}:\n${this.log.slice(-2000)}`);
-      if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
+      if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})` : ""}`);
       await sleep(250);
     }
   }

@@ -21,24 +21,18 @@ const NAME = "NAME";
  * and into the input side of transforms; a record's entries are NAME.
  */
 export function schemaKeys(schema: z.core.$ZodType, prefix = ""): string[] {
+  // Ifs, not a switch: the walk looks at five kinds of schema out of zod's dozens.
   const def = (schema as z.core.$ZodTypes)._zod.def;
-  switch (def.type) {
-    case "pipe":
-      return schemaKeys(def.in._zod.def.type === "transform" ? def.out : def.in, prefix);
-    case "default":
-    case "prefault":
-    case "optional":
-      return schemaKeys(def.innerType, prefix);
-    case "record":
-      return schemaKeys(def.valueType, `${prefix}.${NAME}`);
-    case "object":
-      return Object.entries(def.shape).flatMap(([key, value]) => {
-        const path = prefix ? `${prefix}.${key}` : key;
-        return [path, ...schemaKeys(value, path)];
-      });
-    default:
-      return [];
+  if (def.type === "pipe") return schemaKeys(def.in._zod.def.type === "transform" ? def.out : def.in, prefix);
+  if (def.type === "default" || def.type === "prefault" || def.type === "optional") return schemaKeys(def.innerType, prefix);
+  if (def.type === "record") return schemaKeys(def.valueType, `${prefix}.${NAME}`);
+  if (def.type === "object") {
+    return Object.entries(def.shape).flatMap(([key, value]) => {
+      const path = prefix ? `${prefix}.${key}` : key;
+      return [path, ...schemaKeys(value, path)];
+    });
   }
+  return [];
 }
 
 describe("config: docs/configuration.md, the reference of every key", () => {
