@@ -31,7 +31,7 @@ describe("docs installed by make install, under a real systemd (system tests)", 
     return { code: r.code, out: r.stdout, err: r.stderr };
   }
 
-  it("man vigild, man vigilctl and man 5 vigil.yaml find the installed pages", async () => {
+  it("man vigild, man vigilctl and man vigil.yaml find the installed pages", async () => {
     const where = await man("-w", "vigild");
     expect(where.code, where.err).to.equal(0);
     // Debian links /usr/local/man to share/man, and man may name the page through either.
@@ -54,6 +54,10 @@ describe("docs installed by make install, under a real systemd (system tests)", 
     // The reference itself: the last key of the file and its default.
     expect(conf.out).to.contain("programs.NAME.shutdown.timeout");
     expect(conf.out).to.match(/Default: 5s/);
+    // As the README and vigild(8) name it: without the section.
+    const bare = await man("vigil.yaml");
+    expect(bare.code, bare.err).to.equal(0);
+    expect(bare.out).to.match(/^VIGIL\.YAML\(5\)/);
   });
 
   it("the unit's Documentation= names the man pages", async () => {
