@@ -11,7 +11,7 @@ STAMP_DEBS_TEST := node_modules/.vigil-debs-test
 NODE_STAMP := node_modules/.package-lock.json
 SOURCES := $(shell find daemon lib test scripts -name '*.ts' 2>/dev/null) tsconfig.json
 
-.PHONY: all deps build clients run test test-unit test-integration test-system lint install uninstall deb bench fuzz soak clean
+.PHONY: all deps build clients man run test test-unit test-integration test-system lint install uninstall deb bench fuzz soak clean
 
 all: build
 
@@ -32,7 +32,22 @@ dist/.built: $(NODE_STAMP) $(SOURCES)
 	npx tsc -p .
 	@touch $@
 
-build: dist/.built
+# The JSON Schema of vigil.yaml, generated from the loader's own schema
+# (daemon/config/json-schema.ts), each key described by docs/configuration.md;
+# make install puts it beside vigil.yaml.
+dist/vigil.schema.json: dist/.built docs/configuration.md
+	node dist/scripts/json-schema.js $@
+
+# Man pages vigild(8), vigilctl(1), vigil.yaml(5) from man/*.md and
+# docs/configuration.md, with Debian's go-md2man (scripts/man.sh).
+dist/man/.built: dist/.built $(wildcard man/*.md) docs/configuration.md scripts/man.sh package.json
+	@bash scripts/deps.sh run
+	bash scripts/man.sh dist/man
+	@touch $@
+
+man: dist/man/.built
+
+build: dist/.built dist/vigil.schema.json dist/man/.built
 
 # The clients as packages for applications (scripts/clients.sh): the Python
 # wheel and sdist, the Node tarball, laid by `make install` under

@@ -13,6 +13,8 @@
 #   /etc/systemd/system/vigil.service ExecStart rewritten for PREFIX
 #   /etc/dbus-1/system.d/org.vigil.Supervisor1.conf
 #   /etc/vigil/vigil.yaml             only when there is none
+#   /etc/vigil/vigil.schema.json      its JSON Schema (always replaced)
+#   $PREFIX/share/man/man{1,5,8}/     vigilctl(1), vigil.yaml(5), vigild(8)
 #   vigil/ (the Python client)        where /usr/bin/python3 imports it
 #   $PREFIX/share/vigil/python/       the Python client's wheel and sdist, for
 #                                     `pip install` into an application's venv
@@ -263,6 +265,41 @@ uninstall_completion() {
 }
 # --- end of vigilctl's shell completion -------------------------------------
 
+# --- documentation: man pages and the JSON Schema of vigil.yaml -------------
+# Both are built by `make build` (scripts/man.sh, dist/scripts/json-schema.js)
+# into dist/. The schema goes beside the configuration, where the modeline on
+# the default vigil.yaml's first line names it, and into the package, where
+# the examples' modeline (../dist/vigil.schema.json) finds it. Unlike
+# vigil.yaml, both are replaced on every install: they describe this vigild.
+MAN_DIR="$DESTDIR$PREFIX/share/man"
+MAN_PAGES=(man1/vigilctl.1 man5/vigil.yaml.5 man8/vigild.8)
+SCHEMA_NAME="vigil.schema.json"
+
+install_docs() {
+  local page
+  for page in "${MAN_PAGES[@]}"; do
+    [ -f "$SRC/dist/man/$page" ] || die "$SRC/dist/man/$page is missing: build first (make build)"
+  done
+  [ -f "$SRC/dist/$SCHEMA_NAME" ] || die "$SRC/dist/$SCHEMA_NAME is missing: build first (make build)"
+  for page in "${MAN_PAGES[@]}"; do
+    install -D -m 0644 "$SRC/dist/man/$page" "$MAN_DIR/$page"
+  done
+  say "man pages vigild(8), vigilctl(1), vigil.yaml(5) in $MAN_DIR"
+  mkdir -p "$CONF_DIR"
+  install -m 0644 "$SRC/dist/$SCHEMA_NAME" "$CONF_DIR/$SCHEMA_NAME"
+  install -m 0644 "$SRC/dist/$SCHEMA_NAME" "$PKG/dist/$SCHEMA_NAME"
+  say "JSON Schema $CONF_DIR/$SCHEMA_NAME"
+}
+
+uninstall_docs() {
+  local page
+  for page in "${MAN_PAGES[@]}"; do
+    remove "$MAN_DIR/$page"
+  done
+  remove "$CONF_DIR/$SCHEMA_NAME"
+}
+# --- end of documentation -----------------------------------------------------
+
 systemd_running() {
   [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
 }
@@ -287,6 +324,7 @@ do_install() {
   link_bin vigilctl dist/daemon/ctl/main.js
   install_unit
   install_config
+  install_docs
   install_python
   install_client_packages
   install_completion
@@ -325,6 +363,7 @@ do_uninstall() {
   # What `systemctl enable` made, when systemctl could not undo it (DESTDIR, no systemd).
   remove "$UNIT_DIR/multi-user.target.wants/$UNIT_NAME"
   remove "$DBUS_DIR/$DBUS_NAME"
+  uninstall_docs
   local dir
   dir=$(python_dir)
   remove "$DESTDIR$dir/vigil"

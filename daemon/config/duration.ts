@@ -24,6 +24,16 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
 const DURATION_EXAMPLES = `"250ms", "5s", "1.5s", "2m", "1h" or "1h30m"`;
 const SIZE_EXAMPLES = `"512MiB", "1GiB", "100KiB", "512MB" or "1000" (bytes)`;
 
+const NUMBER = String.raw`\d+(?:\.\d+)?`;
+/** A duration with a unit as parseDuration reads it, as a regular expression without anchors (for the JSON Schema). */
+const DURATION_WITH_UNIT = `(?=\\d)(?:${NUMBER}h)?(?:${NUMBER}m(?!s))?(?:${NUMBER}s)?(?:${NUMBER}ms)?`;
+/** What parseDuration accepts as a string (its upper bound, MAX_DURATION_MS, aside). */
+export const DURATION_PATTERN = `^(?:0|${DURATION_WITH_UNIT})$`;
+/** What parseSize accepts as a string. */
+export const SIZE_PATTERN = String.raw`^\d+(?:\.\d+)? ?(?:[KkMmGgTt][Ii]?[Bb]|[Bb])?$`;
+/** What parseRestartLimit accepts (a window of "0s" aside). */
+export const RESTART_LIMIT_PATTERN = String.raw`^\s*0*[1-9]\d* in ${DURATION_WITH_UNIT}\s*$`;
+
 /** "250ms", "1.5s", "1h30m" (units largest first, each once) or 0 -> milliseconds. */
 export function parseDuration(value: unknown): number {
   if (value === 0 || value === "0") return 0;

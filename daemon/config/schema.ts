@@ -5,13 +5,23 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { PROTOCOL_MODES, RESTART_POLICIES, TEARDOWN_SETTINGS } from "../core/vocabulary.js";
-import { formatDuration, parseDuration, parseRestartLimit, parseSize } from "./duration.js";
+import { DURATION_PATTERN, formatDuration, parseDuration, parseRestartLimit, parseSize, RESTART_LIMIT_PATTERN, SIZE_PATTERN } from "./duration.js";
 import { describeValue } from "./errors.js";
 import type { Config, ListenAddress, ProgramConfig, RestartConfig, ShutdownConfig, SocketAddress, SocketConfig } from "./types.js";
 
 export const PROGRAM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export const DEFAULT_STATE_DIR = "/var/lib/vigil";
 const MAX_INSTANCES = 10_000;
+
+type JSONSchema = z.core.JSONSchema.JSONSchema;
+
+/**
+ * What each key accepts as written in vigil.yaml, in JSON Schema terms, for
+ * the schema editors use (json-schema.ts). Most keys are checked by a parser
+ * behind a transform, which z.toJSONSchema cannot see through, so each one
+ * states its input form here, next to its parser: one declaration, two uses.
+ */
+export const inputForms = z.registry<JSONSchema>();
 
 /** A mapping whose unknown keys are errors that list the known ones. */
 function section<S extends z.core.$ZodLooseShape>(shape: S) {
@@ -24,27 +34,39 @@ function section<S extends z.core.$ZodLooseShape>(shape: S) {
   });
 }
 
-/** A value checked by a parser that throws with a message. */
-function parsed<T>(parse: (value: unknown) => T) {
-  return z.unknown().transform((value, ctx): T => {
-    try {
-      return parse(value);
-    } catch (err) {
-      ctx.issues.push({ code: "custom", input: value, message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
+/** A value checked by a parser that throws with a message; `form` is what it accepts, for the JSON Schema. */
+function parsed<T>(parse: (value: unknown) => T, form: JSONSchema) {
+  return z
+    .unknown()
+    .transform((value, ctx): T => {
+      try {
+        return parse(value);
+      } catch (err) {
+        ctx.issues.push({ code: "custom", input: value, message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .register(inputForms, form);
 }
 
 /** A key that may be left out (null in the result); an explicit null is still an error. */
-function optional<T>(parse: (value: unknown) => T) {
-  return parsed<T | null>(parse).default(null);
+function optional<T>(parse: (value: unknown) => T, form: JSONSchema) {
+  return parsed<T | null>(parse, form).default(null);
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
   const error = (issue: { input?: unknown }) => `must be one of ${values.join(", ")}, got ${describeValue(issue.input)}`;
   return z.enum(values, { error }).default(fallback);
 }
+
+const STRING: JSONSchema = { type: "string" };
+const NON_EMPTY: JSONSchema = { type: "string", minLength: 1 };
+const ABSOLUTE_PATH: JSONSchema = { type: "string", pattern: "^/" };
+const DURATION: JSONSchema = { anyOf: [{ const: 0 }, { type: "string", pattern: DURATION_PATTERN }] };
+const SIZE: JSONSchema = { anyOf: [{ type: "integer", minimum: 0 }, { type: "string", pattern: SIZE_PATTERN }] };
+/** As listenAddress parses it (the port's upper bound, 65535, is the parser's alone). */
+const HOST_PORT = String.raw`^(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}$`;
+const integerForm = (minimum: number, maximum: number): JSONSchema => ({ type: "integer", minimum, maximum });
 
 /** `floor` (if any) names the smallest sensible value; 0 always means "off" where allowed. */
 function duration(fallback: string, floor?: { ms: number; zeroAllowed: boolean }) {
@@ -55,7 +77,7 @@ function duration(fallback: string, floor?: { ms: number; zeroAllowed: boolean }
       throw new Error(`must be ${allowed}, got ${describeValue(value)}`);
     }
     return ms;
-  }).prefault(fallback);
+  }, DURATION).prefault(fallback);
 }
 const POSITIVE = { ms: 1, zeroAllowed: false };
 
@@ -140,6 +162,15 @@ function signalName(value: unknown): NodeJS.Signals {
   return name as NodeJS.Signals;
 }
 
+/** Every name signalName accepts: "SIGTERM", "TERM" or "term" (any case). */
+function signalForm(): JSONSchema {
+  const names = Object.keys(os.constants.signals).filter((n) => n !== "SIGKILL" && n !== "SIGSTOP").sort();
+  const anyCase = (text: string) => [...text].map((ch) => (/[A-Za-z]/.test(ch) ? `[${ch.toUpperCase()}${ch.toLowerCase()}]` : ch)).join("");
+  const pattern = `^(?:${anyCase("SIG")})?(?:${names.map((n) => anyCase(n.slice(3))).join("|")})$`;
+  // The enum is what an editor offers; the pattern is what vigild accepts.
+  return { anyOf: [{ enum: names }, { type: "string", pattern }] };
+}
+
 function defaultStateDir(): string {
   // systemd's StateDirectory= may list several directories, colon-separated; the first is ours.
   return process.env.STATE_DIRECTORY?.split(":")[0] || DEFAULT_STATE_DIR;
@@ -162,18 +193,20 @@ const ENV_NAME = /^[^=\0]+$/;
 
 /** z.record, except that a "__proto__" key is an error: zod records drop it silently. */
 function mapOf<K extends z.core.$ZodRecordKey, V extends z.core.SomeType>(key: K, value: V, error: z.core.$ZodErrorMap) {
+  // A bare transform first (not z.unknown().check()): z.toJSONSchema then
+  // describes the input as the record, which is what the file holds.
   return z
-    .unknown()
-    .check((ctx) => {
-      if (ctx.value !== null && typeof ctx.value === "object" && Object.hasOwn(ctx.value, "__proto__")) {
-        ctx.issues.push({ code: "custom", path: ["__proto__"], input: ctx.value, message: "is a reserved name" });
+    .transform((input: unknown, ctx) => {
+      if (input !== null && typeof input === "object" && Object.hasOwn(input, "__proto__")) {
+        ctx.issues.push({ code: "custom", path: ["__proto__"], input, message: "is a reserved name" });
       }
+      return input;
     })
     .pipe(z.record(key, value, { error }));
 }
 
 const command = z
-  .array(parsed(nonEmptyString), {
+  .array(parsed(nonEmptyString, NON_EMPTY), {
     error: (issue) => {
       if (issue.input === undefined) return "is required: the program and its arguments as a list, e.g. [python3, app.py]";
       const words = typeof issue.input === "string" ? ` such as [${issue.input.trim().split(/\s+/).join(", ")}]` : "";
@@ -182,7 +215,7 @@ const command = z
   })
   .min(1, "must name at least the program to run");
 
-const env = mapOf(z.string().regex(ENV_NAME), parsed(string), (issue) =>
+const env = mapOf(z.string().regex(ENV_NAME), parsed(string, STRING), (issue) =>
     issue.code === "invalid_key"
       ? "is not a valid environment variable name"
       : `must be a mapping of variable name to string, got ${describeValue(issue.input)}`,
@@ -193,7 +226,7 @@ const restart = section({
   // 0: restart at once, every time (restart.limit still ends a crash loop).
   backoff_initial: duration("100ms"),
   backoff_max: duration("30s", POSITIVE),
-  limit: parsed(parseRestartLimit).prefault("10 in 60s"),
+  limit: parsed(parseRestartLimit, { type: "string", pattern: RESTART_LIMIT_PATTERN }).prefault("10 in 60s"),
 })
   .check(ordered("restart", "backoff_max", ">=", "backoff_initial"))
   .transform(
@@ -207,11 +240,11 @@ const restart = section({
 
 const recycle = section({
   max_age: duration("0"),
-  max_memory: parsed(parseSize).prefault("0"),
+  max_memory: parsed(parseSize, SIZE).prefault("0"),
 }).transform((r) => ({ maxAgeMs: r.max_age, maxMemoryBytes: r.max_memory }));
 
 const shutdown = section({
-  signal: parsed(signalName).prefault("SIGTERM"),
+  signal: parsed(signalName, signalForm()).prefault("SIGTERM"),
   handlers_timeout: duration("2s"),
   teardown: oneOf(TEARDOWN_SETTINGS, "destroy"),
   teardown_hang_after: duration("1s"),
@@ -230,15 +263,15 @@ const shutdown = section({
 
 const program = section({
   command,
-  instances: parsed(integer(1, MAX_INSTANCES)).prefault(1),
-  cwd: optional(absolutePath),
+  instances: parsed(integer(1, MAX_INSTANCES), integerForm(1, MAX_INSTANCES)).prefault(1),
+  cwd: optional(absolutePath, ABSOLUTE_PATH),
   env: env.prefault({}),
-  user: optional(nonEmptyString),
+  user: optional(nonEmptyString, NON_EMPTY),
   // auto = plain until the worker writes on its socket, on = must say
   // ready, off = no socket at all (README "Configuration").
   protocol: oneOf(PROTOCOL_MODES, "auto"),
   sockets: z
-    .array(parsed(nonEmptyString), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })
+    .array(parsed(nonEmptyString, NON_EMPTY), { error: (issue) => `must be a list of names under sockets:, got ${describeValue(issue.input)}` })
     .check((ctx) => {
       const seen = new Set<string>();
       ctx.value.forEach((name, i) => {
@@ -284,13 +317,19 @@ const programs = mapOf(z.string().regex(PROGRAM_NAME), program, (issue) =>
       ctx.issues.push({ code: "custom", input: ctx.value, message: "at least one program is required" });
     }
   })
+  .register(inputForms, { minProperties: 1 })
   // The loader restores the file's order, which JavaScript objects lose for names like "10".
   .transform((map): ProgramConfig[] => Object.entries(map).map(([name, p]) => ({ name, ...p })));
 
 const socket = section({
-  listen: parsed(socketAddress),
+  listen: parsed(socketAddress, {
+    anyOf: [
+      { type: "string", pattern: HOST_PORT },
+      { type: "string", pattern: "^/", maxLength: 107 },
+    ],
+  }),
   // systemd's Backlog= default is SOMAXCONN; 1024 holds a restart's worth of connections for most services.
-  backlog: parsed(integer(1, 65_535)).prefault(1024),
+  backlog: parsed(integer(1, 65_535), integerForm(1, 65_535)).prefault(1024),
 });
 
 const sockets = mapOf(z.string().regex(PROGRAM_NAME), socket, (issue) =>
@@ -328,7 +367,9 @@ function socketsAgree(ctx: z.core.ParsePayload<{ sockets: SocketConfig[]; progra
 }
 
 export const configSchema = section({
-  metrics: section({ listen: parsed(listenAddress).prefault("127.0.0.1:9850") }).prefault({}),
+  metrics: section({
+    listen: parsed(listenAddress, { anyOf: [{ const: "off" }, { type: "string", pattern: HOST_PORT }] }).prefault("127.0.0.1:9850"),
+  }).prefault({}),
   log: section({
     level: oneOf(["error", "warn", "info", "debug"], "info"),
     format: oneOf(["auto", "journal", "json", "text"], "auto"),
@@ -337,7 +378,8 @@ export const configSchema = section({
   watchdog: section({ max_loop_lag: duration("1s", POSITIVE) })
     .transform((w) => ({ maxLoopLagMs: w.max_loop_lag }))
     .prefault({}),
-  state_dir: parsed(absolutePath).default(defaultStateDir),
+  // The default depends on vigild's environment ($STATE_DIRECTORY): the JSON Schema names the usual one.
+  state_dir: parsed(absolutePath, { ...ABSOLUTE_PATH, default: DEFAULT_STATE_DIR }).default(defaultStateDir),
   sockets: sockets.prefault({}),
   programs,
 })

@@ -123,6 +123,13 @@ if in_container systemctl -q is-active dbus.service; then
   in_container systemctl reload dbus.service
 fi
 
+# man-db's configuration is a conffile in /etc, which the volatile /etc lacks:
+# without it `man` fails, and so does systemd-analyze verify's check of the
+# unit's Documentation=man:... entries. Give the container the host's.
+if [ -f /etc/manpath.config ]; then
+  in_container sh -c 'cat > /etc/manpath.config' </etc/manpath.config
+fi
+
 booted=1
 printf 'NSPAWN_PID=%s\nLEADER_PID=%s\nMACHINE=%s\nLOG=%s\nREADY=1\n' "$NSPAWN_PID" "$LEADER_PID" "$MACHINE" "$LOG"
 
