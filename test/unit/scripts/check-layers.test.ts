@@ -130,7 +130,7 @@ describe("check-layers", function () {
     expect(layerOf("daemon/log/events.ts")?.level).to.equal(5);
     expect(layerOf("daemon/shutdown/collect.ts")?.level).to.equal(5);
     expect(layerOf("daemon/shutdown/report.ts")?.level).to.equal(3);
-    expect(layerOf("daemon/systemd/unit-check.ts")?.level).to.equal(6);
+    expect(layerOf("daemon/dbus/systemd-unit.ts")?.level).to.equal(6);
     expect(layerOf("daemon/lifecycle.ts")?.level).to.equal(1);
     expect(layerOf("daemon/something-new.ts")?.level).to.equal(7);
     expect(layerOf("daemon/run/loop.ts")?.level).to.equal(7);
