@@ -67,6 +67,12 @@ move() { # FROM_DIR TO_DIR: every file of FROM_DIR into TO_DIR
 # in /etc/systemd/system), its D-Bus policy under /usr/share/dbus-1/system.d.
 move /etc/systemd/system /usr/lib/systemd/system
 move /etc/dbus-1/system.d /usr/share/dbus-1/system.d
+# The JSON Schema describes this vigild and changes with it: not a conffile.
+# It lives in the package; the path the configuration's modeline names is a link.
+if [ -f "$ROOT/etc/vigil/vigil.schema.json" ]; then
+  install -D -m 0644 "$ROOT/etc/vigil/vigil.schema.json" "$ROOT/usr/share/vigil/vigil.schema.json"
+  ln -sf /usr/share/vigil/vigil.schema.json "$ROOT/etc/vigil/vigil.schema.json"
+fi
 # Man pages are gzipped in a package (Debian policy 12.1).
 if [ -d "$ROOT/usr/share/man" ]; then
   find "$ROOT/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
