@@ -1,8 +1,7 @@
-// vigild itself: wires the parts together, turns signals and supervisor
-// changes into lifecycle events, carries out what daemonStep() decides, and
-// offers the Control facade that D-Bus serves. Reload, the stop's record,
-// D-Bus keeping and what systemd is told live in daemon/run/.
-import type { Clock } from "./clock/clock.js";
+// vigild itself: turns signals and supervisor changes into lifecycle events,
+// carries out what daemonStep() decides, and offers the Control facade that
+// D-Bus serves. Bringing the parts up, reload, the stop's record, D-Bus
+// keeping and what systemd is told live in daemon/run/.
 import { loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/types.js";
 import { assertNever } from "./core/assert.js";
@@ -10,43 +9,22 @@ import { EventBus, type SupervisorEvent } from "./core/events.js";
 import { UnknownProgramError, type Control, type ControlEvent, type ReloadResult, type StatusSnapshot } from "./control.js";
 import { INITIAL_DAEMON_STATE, daemonStep, statusLine, type DaemonAction, type DaemonEvent, type DaemonState } from "./lifecycle.js";
 import { logEvent } from "./log/events.js";
-import type { Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
-import { startMetricsServer, type MetricsServer } from "./metrics/server.js";
+import type { MetricsServer } from "./metrics/server.js";
 import { DbusKeeper } from "./run/dbus-keeper.js";
-import { openSockets } from "./run/sockets.js";
+import { processSignals, startParts, type DaemonDeps } from "./run/start.js";
 import { applyReload, prepareReload } from "./run/reload.js";
 import { StopRecord, loadPreviousReport } from "./run/stop-record.js";
-import { SystemdStatus, startWatchdog } from "./run/systemd-status.js";
+import { SystemdStatus } from "./run/systemd-status.js";
 import type { LastShutdownReport } from "./shutdown/report.js";
-import type { Inherited } from "./sockets/inherited.js";
 import type { SocketSet } from "./sockets/set.js";
 import { describeSupervisor } from "./supervisor/describe.js";
-import { Supervisor, realEdges, type Edges } from "./supervisor/supervisor.js";
-import type { Notifier } from "./systemd/notify.js";
+import type { Supervisor } from "./supervisor/supervisor.js";
 import { requiredStopMs } from "./systemd/stop-budget.js";
 import type { Watchdog } from "./systemd/watchdog.js";
 import { VERSION } from "./version.js";
-import { chooseOutputRoute, type OutputRoute } from "./worker/journal.js";
 
-export interface DaemonDeps {
-  config: Config;
-  clock: Clock;
-  log: Logger;
-  notifier: Notifier;
-  /** Re-reads the configuration file (SIGHUP); throws ConfigError. */
-  loadConfig?: (file: string) => Config;
-  /** Sockets systemd passed to vigild (LISTEN_FDS), taken from the environment at start. */
-  inherited?: Inherited;
-  /** Where worker output goes; by default the journal when vigild's stdout is it. */
-  outputRoute?: OutputRoute;
-  /** The OS, heartbeat file and OOM count the workers use; real ones by default. */
-  edges?: Edges;
-  /** Subscribes to the signals that stop and reload vigild; process signals by default. */
-  onSignal?: (signal: "term" | "hup", handler: () => void) => void;
-  /** Serve D-Bus and check the unit's TimeoutStopSec (off in tests with fakes). */
-  systemBus?: boolean;
-}
+export type { DaemonDeps };
 
 export class Daemon implements Control {
   private s: DaemonState = INITIAL_DAEMON_STATE;
@@ -85,43 +63,17 @@ export class Daemon implements Control {
     this.bus.subscribe((event) => this.observe(event));
     this.lastReport = loadPreviousReport(this.config.stateDir, log);
     if (this.lastReport) this.metrics.lastShutdown(this.lastReport);
-    const sockets = openSockets(this.config, this.deps.inherited, log, this.deps.notifier);
-    if (!sockets) return 1;
-    this.sockets = sockets;
-    this.metrics.attachSockets(sockets);
-    if (this.config.metrics.listen) {
-      this.server = await startMetricsServer(this.metrics, this.config.metrics.listen, () => this.health());
-      log.info(`metrics on ${this.server.url}`, { address: this.server.url });
-    }
-    const route = this.deps.outputRoute ?? chooseOutputRoute();
-    log.info(
-      route.kind === "journal"
-        ? "worker output: straight to the journal, one stream per worker (identifier program/index)"
-        : "worker output: through vigild's log, at most 1 MiB held per worker",
-    );
-    const supervisor = new Supervisor(this.config, {
-      clock,
-      emit: this.bus.emit,
-      edges: this.deps.edges ?? realEdges(clock),
+    const parts = await startParts(this.deps, this.config, this.metrics, this.bus.emit, {
       onChange: () => this.onSupervisorChange(),
-      output: { route, log: (lines, taken) => log.output(lines, taken) },
-      sockets,
+      health: () => this.health(),
     });
-    this.supervisor = supervisor;
-    this.metrics.attach(supervisor);
-    for (const program of this.config.programs) this.metrics.addProgram(program.name);
+    if (!parts) return 1;
+    const { supervisor } = parts;
+    ({ sockets: this.sockets, server: this.server, supervisor: this.supervisor, watchdog: this.watchdog } = parts);
     const done = new Promise<number>((resolve) => (this.finished = resolve));
     const onSignal = this.deps.onSignal ?? processSignals(clock);
     onSignal("term", () => this.dispatch("term"));
     onSignal("hup", () => this.dispatch("hup"));
-    this.watchdog = startWatchdog({
-      notifier: this.deps.notifier,
-      clock,
-      log,
-      maxLoopLagMs: this.config.watchdog.maxLoopLagMs,
-      supervisionOverdueMs: () => supervisor.monitor.overdueMs(clock.now()),
-      metrics: this.metrics,
-    });
     log.info(`vigild ${VERSION} starting ${supervisor.expectedWorkers()} workers of ${this.config.programs.length} programs`, {
       config: this.config.file,
       pid: process.pid,
@@ -319,15 +271,4 @@ export class Daemon implements Control {
     if (failed.length > 0) return { ok: false, detail: `failed programs: ${failed.join(", ")}` };
     return { ok: this.s.name === "running" || this.s.name === "reloading", detail: this.statusText() };
   }
-}
-
-/** SIGTERM/SIGINT and SIGHUP; the handlers only queue, the work runs on the next turn of the loop. */
-function processSignals(clock: Clock): NonNullable<DaemonDeps["onSignal"]> {
-  return (signal, handler) => {
-    const queued = (): void => clock.defer(handler);
-    if (signal === "term") {
-      process.on("SIGTERM", queued);
-      process.on("SIGINT", queued);
-    } else process.on("SIGHUP", queued);
-  };
 }
