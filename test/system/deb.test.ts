@@ -141,7 +141,9 @@ describe("the Debian package: install, start, upgrade, remove, purge (system tes
 
     expect(await dpkgStatus()).to.equal(`install ok installed ${upstream}+rebuild-1`);
     expect(await ct().run(["cat", CONF])).to.equal(edited);
-    expect((await ct().run(["sh", "-c", "ls /etc/vigil"])).trim()).to.equal("vigil.yaml"); // no .dpkg-new, .dpkg-dist
+    // No .dpkg-new or .dpkg-dist beside it; the JSON Schema is the package's, linked, not a conffile.
+    expect((await ct().run(["sh", "-c", "ls /etc/vigil"])).trim().split("\n")).to.deep.equal(["vigil.schema.json", "vigil.yaml"]);
+    expect((await ct().run(["readlink", "/etc/vigil/vigil.schema.json"])).trim()).to.equal("/usr/share/vigil/vigil.schema.json");
     const after = await show();
     expect(after.ActiveState).to.equal("active");
     expect(after.MainPID).to.not.equal(before.MainPID);
