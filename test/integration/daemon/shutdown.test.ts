@@ -14,7 +14,8 @@ async function startAndStop(
   readyCount: number,
 ): Promise<{ v: Vigild; stopMs: number; exits: LogEntry[] }> {
   const v = new Vigild({ programs });
-  await v.waitForCount(isMsg(/ ready after /), readyCount, 20_000, "ready workers");
+  // Python interpreters starting side by side on 2 loaded cores: up to a second each.
+  await v.waitForCount(isMsg(/ ready after /), readyCount, Math.max(20_000, readyCount * 1_000), "ready workers");
   const t0 = Date.now();
   v.signal("SIGTERM");
   const { code } = await v.waitExit(30_000);
