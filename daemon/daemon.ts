@@ -6,6 +6,7 @@ import { loadConfigFile } from "./config/load.js";
 import type { Config } from "./config/types.js";
 import { assertNever } from "./core/assert.js";
 import { EventBus, type SupervisorEvent } from "./core/events.js";
+import { Serial } from "./core/serial.js";
 import { UnknownProgramError, type Control, type ControlEvent, type ReloadResult, type StatusSnapshot } from "./control.js";
 import { INITIAL_DAEMON_STATE, daemonStep, statusLine, type DaemonAction, type DaemonEvent, type DaemonState } from "./lifecycle.js";
 import { logEvent } from "./log/events.js";
@@ -42,8 +43,14 @@ export class Daemon implements Control {
   private lastReport: LastShutdownReport | null = null;
   private reloadWaiters: Array<(result: ReloadResult) => void> = [];
   private finished: ((status: number) => void) | null = null;
-  private queue: DaemonEvent[] = [];
-  private dispatching = false;
+  private readonly events = new Serial<DaemonEvent>(
+    (event) => {
+      const { next, actions } = daemonStep(this.s, event);
+      this.s = next;
+      for (const action of actions) this.act(action);
+    },
+    () => this.systemd.queue(),
+  );
 
   constructor(private readonly deps: DaemonDeps) {
     this.config = deps.config;
@@ -119,21 +126,8 @@ export class Daemon implements Control {
 
   // ---- lifecycle --------------------------------------------------------
 
-  /** Events that arrive while an action is being carried out wait their turn. */
   private dispatch(event: DaemonEvent): void {
-    this.queue.push(event);
-    if (this.dispatching) return;
-    this.dispatching = true;
-    try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        const { next: state, actions } = daemonStep(this.s, next);
-        this.s = state;
-        for (const action of actions) this.act(action);
-      }
-    } finally {
-      this.dispatching = false;
-    }
-    this.systemd.queue();
+    this.events.push(event);
   }
 
   private act(action: DaemonAction): void {

@@ -2,9 +2,10 @@
 // owns the Worker objects (by id), the one timer on the state's deadline, and
 // the promises of stop() and replaceAll(), and turns what workers report into
 // program events. Every decision is in the pure step.
-import type { TimerHandle } from "../clock/clock.js";
+import { DeadlineTimer } from "../clock/deadline.js";
 import type { ProgramConfig } from "../config/types.js";
 import { assertNever } from "../core/assert.js";
+import { Serial } from "../core/serial.js";
 import type { EventSink } from "../core/events.js";
 import type { ReplaceReason, ShutdownReason, TeardownMode, WorkerStateLabel } from "../core/vocabulary.js";
 import { emptySlotLabel, workerStateLabel } from "../core/vocabulary.js";
@@ -42,18 +43,22 @@ export interface SlotView {
 export class Program {
   private s: ProgramState;
   private readonly workersById = new Map<WorkerId, Worker>();
-  private timer: TimerHandle | null = null;
-  private timerAt: number | null = null;
+  private readonly timer: DeadlineTimer;
   private waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
-  /** Events that arrive while a step's effects are being carried out wait their turn. */
-  private queue: ProgramEvent[] = [];
-  private dispatching = false;
+  private readonly events = new Serial<ProgramEvent>(
+    (event) => this.handle(event),
+    () => {
+      this.timer.set(this.s.deadline);
+      this.settleWaiters();
+    },
+  );
 
   constructor(
     cfg: ProgramConfig,
     private readonly deps: ProgramDeps,
   ) {
     this.s = initialProgramState(cfg);
+    this.timer = new DeadlineTimer(deps.clock, () => this.dispatch({ type: "deadline" }));
   }
 
   get name(): string {
@@ -146,22 +151,15 @@ export class Program {
   }
 
   private dispatch(event: ProgramEvent): void {
-    this.queue.push(event);
-    if (this.dispatching) return;
-    this.dispatching = true;
-    try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        const result = step(this.s, next, this.deps.clock.now());
-        this.s = result.next;
-        for (const effect of result.effects) this.apply(effect);
-        // Kept until its end is decided, so the events about it can name its pid.
-        if (next.type === "ended") this.workersById.delete(next.id);
-      }
-    } finally {
-      this.dispatching = false;
-    }
-    this.syncTimer();
-    this.settleWaiters();
+    this.events.push(event);
+  }
+
+  private handle(event: ProgramEvent): void {
+    const result = step(this.s, event, this.deps.clock.now());
+    this.s = result.next;
+    for (const effect of result.effects) this.apply(effect);
+    // Kept until its end is decided, so the events about it can name its pid.
+    if (event.type === "ended") this.workersById.delete(event.id);
   }
 
   private apply(effect: ProgramEffect): void {
@@ -240,21 +238,6 @@ export class Program {
     // Asked only for a worker that ended unasked: that is what the kill count can explain.
     const oom = worker.state.stop === null && this.deps.oom.attribute(killedFromOutside(worker.state), this.deps.clock.now());
     this.dispatch({ type: "ended", id: worker.id, state: worker.state, oom });
-  }
-
-  private syncTimer(): void {
-    const at = this.s.deadline;
-    if (at === this.timerAt) return;
-    this.timer?.cancel();
-    this.timer = null;
-    this.timerAt = at;
-    if (at !== null) {
-      this.timer = this.deps.clock.at(at, () => {
-        this.timer = null;
-        this.timerAt = null;
-        this.dispatch({ type: "deadline" });
-      });
-    }
   }
 
   private settleWaiters(): void {

@@ -2,7 +2,8 @@
 // decides. It owns the child, its protocol channel, its heartbeat slot and its
 // one deadline timer, and turns everything that happens into lifecycle events.
 import { ENV, STACK_DUMP_SIGNAL, type ShutdownReason, type TeardownMode } from "../../lib/protocol/index.js";
-import type { Clock, TimerHandle } from "../clock/clock.js";
+import type { Clock } from "../clock/clock.js";
+import { DeadlineTimer } from "../clock/deadline.js";
 import type { ProgramConfig } from "../config/types.js";
 import { assertNever } from "../core/assert.js";
 import type { EventSink, WorkerRef } from "../core/events.js";
@@ -79,8 +80,7 @@ export class Worker {
   pid: number | null = null;
   private channel: Channel | null = null;
   private slot: number | null = null;
-  private timer: TimerHandle | null = null;
-  private timerAt: number | null = null;
+  private readonly timer: DeadlineTimer;
   private ended = false;
   /** When a missed heartbeat was excused by CPU starvation; one excuse per silence. */
   private starvationGraceFrom: number | null = null;
@@ -100,6 +100,9 @@ export class Worker {
     private readonly teardownAtSpawn: TeardownMode,
   ) {
     this.lc = lifecycleConfig(program);
+    // Node runs timers before it reads sockets: a handlers-done already in the
+    // socket is read before the deadline is judged.
+    this.timer = new DeadlineTimer(deps.clock, () => deps.clock.defer(() => this.dispatch({ type: "deadline" })));
     // Until start() has a process, the worker is not ready and has no deadline.
     this.state = { ...unspawnedState(deps.clock.now()), deadline: null };
   }
@@ -169,7 +172,7 @@ export class Worker {
     const initial = initialState(clock.now(), this.lc);
     this.state = initial.next;
     this.apply(initial.effects);
-    this.syncTimer();
+    this.timer.set(this.state.deadline);
     // Under journald these carry only what systemd-cat says before it execs the worker.
     const output = new WorkerOutput(this.outputSink(), (ms, fn) => void clock.at(clock.now() + ms, fn));
     output.attach(proc.stdout, "stdout");
@@ -283,7 +286,7 @@ export class Worker {
     const { next, effects } = step(this.state, event, this.deps.clock.now(), this.lc);
     this.state = next;
     this.apply(effects);
-    this.syncTimer();
+    this.timer.set(this.state.deadline);
     if (next.phase === "exited") this.end();
   }
 
@@ -348,29 +351,9 @@ export class Worker {
     }
   }
 
-  private syncTimer(): void {
-    const at = this.state.deadline;
-    if (at === this.timerAt) return;
-    this.timer?.cancel();
-    this.timer = null;
-    this.timerAt = at;
-    if (at !== null) {
-      this.timer = this.deps.clock.at(at, () => {
-        // This timer is spent: whatever the state decides, arm anew.
-        this.timer = null;
-        this.timerAt = null;
-        // Node runs timers before it reads sockets: let a handlers-done that
-        // is already in the socket be read before the deadline is judged.
-        this.deps.clock.defer(() => this.dispatch({ type: "deadline" }));
-      });
-    }
-  }
-
   private end(): void {
     this.ended = true;
-    this.timer?.cancel();
-    this.timer = null;
-    this.timerAt = null;
+    this.timer.set(null);
     if (this.slot !== null) {
       this.deps.heartbeat.monitor.unwatch(this.slot);
       // An unkillable process still holds the heartbeat file open: were its
