@@ -60,7 +60,7 @@ dist/clients/.built: dist/.built $(CLIENT_SOURCES)
 	bash scripts/clients.sh node dist/clients/node
 	@touch $@
 
-clients: dist/clients/.built
+clients: build dist/clients/.built
 
 # What make test checks before running any test: types, lint, and layers
 # that only point down (scripts/check-layers.ts, run from dist).

@@ -94,26 +94,63 @@ NSPAWN_PID=$!
 log "systemd-nspawn pid $NSPAWN_PID, machine $MACHINE, console $LOG"
 
 deadline=$((SECONDS + TIMEOUT))
-# PID 1 of the container is the nspawn process's child.
-while [ -z "$LEADER_PID" ]; do
-  kill -0 "$NSPAWN_PID" 2>/dev/null || { log "systemd-nspawn exited during boot"; exit 1; }
-  [ "$SECONDS" -lt "$deadline" ] || { log "no container PID 1 after ${TIMEOUT}s"; exit 1; }
-  LEADER_PID=$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)
-  [ -n "$LEADER_PID" ] || sleep 0.1
-done
 
-in_container() { bash "$HERE/exec.sh" "$LEADER_PID" "$@"; }
+# The container's PID 1: the child of systemd-nspawn that lives in a PID
+# namespace of its own and is not a zombie. nspawn first forks a helper in
+# the host's PID namespace, which exits once PID 1 is cloned; a leader taken
+# from a bare `pgrep -P` could be that helper, and every nsenter into it
+# would then fail until the boot timed out.
+find_leader() {
+  local host_ns pid
+  host_ns=$(readlink "/proc/$NSPAWN_PID/ns/pid" 2>/dev/null) || return 1
+  for pid in $(pgrep -P "$NSPAWN_PID" || true); do
+    [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$host_ns" ] || continue
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || continue
+    echo "$pid"
+    return 0
+  done
+  return 1
+}
+
+# What a failed boot leaves for a look: the console is usually silent (systemd
+# in a container logs to its journal), so ask the container itself.
+diagnose() {
+  log "processes under systemd-nspawn:"
+  ps -o pid,ppid,stat,etimes,args --forest -g "$(ps -o sid= -p "$NSPAWN_PID" | tr -d ' ')" >&2 || true
+  [ -n "$LEADER_PID" ] || return 0
+  log "last systemctl is-system-running: '${state:-}' ${state_err:-}"
+  log "jobs in the container:"
+  timeout 10 bash "$HERE/exec.sh" "$LEADER_PID" systemctl list-jobs --no-pager >&2 || true
+  log "the container's journal, last 30 lines:"
+  timeout 10 bash "$HERE/exec.sh" "$LEADER_PID" journalctl -b --no-pager -n 30 >&2 || true
+}
+
+fail_boot() {
+  log "$*"
+  diagnose
+  exit 1
+}
 
 state=""
+state_err=""
 while :; do
-  kill -0 "$NSPAWN_PID" 2>/dev/null || { log "systemd-nspawn exited during boot"; exit 1; }
-  state=$(timeout 10 bash "$HERE/exec.sh" "$LEADER_PID" systemctl is-system-running 2>/dev/null || true)
+  kill -0 "$NSPAWN_PID" 2>/dev/null || fail_boot "systemd-nspawn exited during boot"
+  [ "$SECONDS" -lt "$deadline" ] || fail_boot "no usable container PID 1 (or system state '$state') after ${TIMEOUT}s"
+  # Taken again whenever the one we had is gone.
+  if [ -z "$LEADER_PID" ] || ! kill -0 "$LEADER_PID" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$LEADER_PID/stat" 2>/dev/null)" = Z ]; then
+    LEADER_PID=$(find_leader || true)
+    [ -n "$LEADER_PID" ] || { sleep 0.1; continue; }
+  fi
+  errfile="$WORK/is-system-running.err"
+  state=$(timeout 10 bash "$HERE/exec.sh" "$LEADER_PID" systemctl is-system-running 2>"$errfile" || true)
+  state_err=$(tr '\n' ' ' <"$errfile" 2>/dev/null || true)
   case "$state" in
     running|degraded) break ;;
   esac
-  [ "$SECONDS" -lt "$deadline" ] || { log "system state '$state' after ${TIMEOUT}s"; exit 1; }
   sleep 0.2
 done
+
+in_container() { bash "$HERE/exec.sh" "$LEADER_PID" "$@"; }
 log "container PID 1 is $LEADER_PID; system $state after ${SECONDS}s"
 
 # The volatile /etc has no /etc/dbus-1/system.d when dbus starts, so a policy

@@ -63,7 +63,7 @@ describe("the Debian package: install, start, upgrade, remove, purge (system tes
   let second = "";
 
   before(async function () {
-    this.timeout(300_000);
+    this.timeout(480_000);
     const reason = unavailableReason() ?? nodejsReason();
     if (reason) {
       if (process.env.CI === "true") throw new Error(`the system tests must run under CI, but: ${reason}`);

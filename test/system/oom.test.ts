@@ -165,7 +165,7 @@ describe("OOM kills under a real systemd (system tests)", function () {
   }
 
   before(async function () {
-    this.timeout(300_000);
+    this.timeout(420_000);
     const reason = unavailableReason();
     if (reason) {
       if (process.env.CI === "true") throw new Error(`the system tests must run under CI, but: ${reason}`);
