@@ -72,6 +72,8 @@ export class Client {
   private watchdog: Worker | undefined;
   private phase: Phase = "running";
   private readySent = false;
+  /** The latest status() while the socket is over its high-water mark. */
+  private pendingStatus: string | undefined;
   private heartbeatFailed = false;
 
   constructor(fd: number, heartbeatFd: number | undefined, slot: number | undefined, intervalMs: number) {
@@ -162,7 +164,23 @@ export class Client {
 
   status(text: string): void {
     if (this.phase === "teardown" || this.phase === "exiting") return;
-    this.send({ type: "status", text: String(text).slice(0, MAX_STATUS_CHARS) });
+    const clipped = String(text).slice(0, MAX_STATUS_CHARS);
+    // While vigild does not read (stopped, or its loop busy), Node's socket
+    // would queue every write in memory without limit. A status only matters
+    // as the latest one, so past the socket's high-water mark just the latest
+    // waits, and goes out when the socket drains.
+    if (this.socket.writableNeedDrain) {
+      if (this.pendingStatus === undefined) this.socket.once("drain", () => this.flushStatus());
+      this.pendingStatus = clipped;
+      return;
+    }
+    this.send({ type: "status", text: clipped });
+  }
+
+  private flushStatus(): void {
+    const text = this.pendingStatus;
+    this.pendingStatus = undefined;
+    if (text !== undefined) this.status(text);
   }
 
   /** Returns the function that removes this subscription (not a run already begun). */

@@ -31,7 +31,11 @@ export function ready(): void {
   client?.ready();
 }
 
-/** Free text for `vigilctl status` (at most 1024 characters are kept; outside vigil a no-op). */
+/**
+ * Free text for `vigilctl status` (at most 1024 characters are kept; outside
+ * vigil a no-op). While vigild does not read its socket, only the latest text
+ * waits in memory.
+ */
 export function status(text: string): void {
   client?.status(text);
 }

@@ -442,6 +442,30 @@ describe("Node worker client (vigil/worker)", function () {
     expect(w.stderr).to.equal("");
   });
 
+  it("while vigild does not read, status() holds only the latest text, which arrives when vigild reads again", async function () {
+    // 20,000 statuses of about 1 KiB: some 20 MiB if every one waited in memory.
+    const code = `import { ready, status } from ${JSON.stringify(pathToFileURL(clientModule).href)};
+      const held = () => { globalThis.gc(); const m = process.memoryUsage(); return m.heapUsed + m.external; };
+      setInterval(() => {}, 1000);
+      ready();
+      await new Promise((done) => setTimeout(done, 200));
+      const before = held();
+      for (let i = 0; i < 20000; i++) status("spam " + i + " " + "x".repeat(1000));
+      console.log("fixture inline pid=" + process.pid + " grew=" + (held() - before));`;
+    const w = run("-e", [code], { nodeArgs: ["--input-type=module", "--expose-gc"] });
+    await w.waitForMessage("ready");
+    w.socket!.pause(); // vigild stops reading
+    const grew = Number((await w.waitFor("the growth", () => /grew=(-?\d+)/.exec(w.stdout)?.[1]))!);
+    expect(grew, "bytes held after 20,000 statuses").to.be.below(4 * 1024 * 1024);
+    w.socket!.resume();
+    await w.waitFor("the last status", () => w.messages.find((r) => r.message.type === "status" && r.message.text.startsWith("spam 19999 ")));
+    const statuses = w.messages.filter((r) => r.message.type === "status").length;
+    expect(statuses, "statuses received (the waiting ones were replaced)").to.be.below(20000);
+    expect(w.protocolErrors).to.deep.equal([]);
+    w.sendShutdown("stop", "skip");
+    expect((await w.waitForExit(3000)).code).to.equal(0);
+  });
+
   it("a crashing fixture exits 3 after ready", async function () {
     const w = run("node_crash.mjs", ["--after", "100"]);
     await w.waitForMessage("ready");
