@@ -135,8 +135,9 @@ for (const source of ["make install", "the .deb"] as const) {
           },
         });
         const ready = await v.waitForCount(isMsg(/^(destroy|skip)\/0.* ready after/), 2, 30_000, "both venv workers ready");
-        const attached = v.logs.filter(isMsg(/^vigil \S+ from \S+ attached=True/));
-        expect(attached, v.tail()).to.have.length(2);
+        // A worker's stdout and its protocol socket are two channels: its printed
+        // line may reach vigild's log after its `ready`.
+        const attached = await v.waitForCount(isMsg(/^vigil \S+ from \S+ attached=True/), 2, 10_000, "both venv workers' attach lines");
         for (const line of attached) expect(line.msg).to.contain(`vigil ${VERSION} from ${venv}/lib/`);
 
         const victim = ready.find((e) => e.program === "destroy")!.pid as number;
@@ -213,10 +214,12 @@ for (const source of ["make install", "the .deb"] as const) {
         });
         const ready = await v.waitForCount(isMsg(/^(cjs|esm)\/0.* ready after/), 2, 30_000, "both Node workers ready");
         const installedAt = join(project, "node_modules/@vigil/worker");
-        expect(v.logs.find(isMsg(/^cjs worker:/))?.msg, v.tail()).to.equal(
+        // Each worker prints its line on stdout, which may reach vigild's log after its `ready`.
+        const printed = async (program: string) => (await v.waitFor(isMsg(new RegExp(`^${program} worker:`)), 10_000, `${program}'s line`)).msg;
+        expect(await printed("cjs"), v.tail()).to.equal(
           `cjs worker: @vigil/worker ${VERSION} from ${installedAt}/cjs/lib/node/worker.js attached=true`,
         );
-        expect(v.logs.find(isMsg(/^esm worker:/))?.msg, v.tail()).to.equal(
+        expect(await printed("esm"), v.tail()).to.equal(
           `esm worker: @vigil/worker ${VERSION} from file://${installedAt}/esm/lib/node/worker.js attached=true`,
         );
 
