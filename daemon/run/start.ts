@@ -12,6 +12,7 @@ import type { SocketSet } from "../sockets/set.js";
 import { Supervisor, realEdges, type Edges } from "../supervisor/supervisor.js";
 import type { Notifier } from "../systemd/notify.js";
 import type { Watchdog } from "../systemd/watchdog.js";
+import { WORKER_OOM_SCORE_ADJ, workerNeedsOwnScore } from "../worker/oom-score.js";
 import { chooseOutputRoute, type OutputRoute } from "../worker/journal.js";
 import { openSockets } from "./sockets.js";
 import { startWatchdog } from "./systemd-status.js";
@@ -65,10 +66,15 @@ export async function startParts(
       ? "worker output: straight to the journal, one stream per worker (identifier program/index)"
       : "worker output: through vigild's log, at most 1 MiB held per worker",
   );
+  const edges = deps.edges ?? realEdges(clock);
+  const ownOomScore = edges.host.ownOomScoreAdj();
+  if (workerNeedsOwnScore(ownOomScore)) {
+    log.info(`oom_score_adj: vigild ${ownOomScore}, workers ${WORKER_OOM_SCORE_ADJ}: when memory runs out, the kernel takes a worker before vigild`);
+  }
   const supervisor = new Supervisor(config, {
     clock,
     emit,
-    edges: deps.edges ?? realEdges(clock),
+    edges,
     onChange: hooks.onChange,
     output: { route, log: (lines, taken) => log.output(lines, taken) },
     sockets,

@@ -4,6 +4,7 @@
 // under a fake clock without forking anything.
 import type { Duplex, Readable } from "node:stream";
 import { resolveUser, type UserLookup } from "../config/users.js";
+import { readOomScoreAdj, setWorkerOomScore } from "./oom-score.js";
 import { execError, signalGroup, signalProcess, spawnWorker, type SpawnSpec } from "./process.js";
 import { snapshotTree, survivors, treeRssBytes, type ProcessIdentity } from "./procfs.js";
 import { cpuPressure, schedulerState } from "./starvation.js";
@@ -32,6 +33,8 @@ export interface Host {
   execError(file: string, cwd: string | null, pathEnv: string): string | null;
   resolveUser(user: string): UserLookup;
   uid(): number | undefined;
+  /** vigild's own oom_score_adj; null where /proc does not say. */
+  ownOomScoreAdj(): number | null;
   snapshotTree(pid: number): ProcessIdentity[];
   survivors(tree: readonly ProcessIdentity[]): ProcessIdentity[];
   treeRssBytes(pid: number): number;
@@ -41,11 +44,24 @@ export interface Host {
   whereStuck(pid: number): StuckProcess;
 }
 
+/** vigild's own OOM score, read once: systemd sets it before exec and nothing changes it later. */
+let ownOomScore: number | null | undefined;
+let oomScoreFailureSaid = false;
+
+function setOomScore(pid: number, value: number, own: number | null): void {
+  const failure = setWorkerOomScore(pid, value);
+  if (failure === null || oomScoreFailureSaid) return;
+  // Said once: such a worker keeps vigild's lower score, which is safe, only less apt.
+  oomScoreFailureSaid = true;
+  process.stderr.write(`vigild: cannot set a worker's oom_score_adj (${failure}); it keeps vigild's ${String(own)}\n`);
+}
+
 export const realHost: Host = {
   spawn(spec) {
     const result = spawnWorker(spec);
     if (!result.ok) return result;
     const { child, pid, stdout, stderr, channel } = result.process;
+    if (spec.oomScoreAdj !== null) setOomScore(pid, spec.oomScoreAdj, realHost.ownOomScoreAdj());
     return {
       ok: true,
       process: {
@@ -64,6 +80,7 @@ export const realHost: Host = {
   execError,
   resolveUser: (user) => resolveUser(user),
   uid: () => process.getuid?.(),
+  ownOomScoreAdj: () => (ownOomScore ??= readOomScoreAdj("self")),
   snapshotTree,
   survivors,
   treeRssBytes,

@@ -16,6 +16,8 @@ export interface SpawnSpec {
   protocol: boolean;
   /** Inherited on the fd after the protocol socket when set (the shared heartbeat file). */
   heartbeatFd: number | null;
+  /** Written to the spawned process's oom_score_adj at once when set (oom-score.ts). */
+  oomScoreAdj: number | null;
 }
 
 export interface SpawnedProcess {

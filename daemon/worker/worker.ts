@@ -11,6 +11,7 @@ import type { HangPhase } from "../core/vocabulary.js";
 import { Channel } from "./channel.js";
 import type { HeartbeatFile, HeartbeatMonitor } from "./heartbeat.js";
 import type { Host } from "./host.js";
+import { oomScorePlan, withOomScore } from "./oom-score.js";
 import { initialState, step, unspawnedState, type LifecycleConfig, type WorkerEffect, type WorkerEvent, type WorkerState } from "./lifecycle.js";
 import { WorkerOutput, type OutputSink } from "./output.js";
 import { journalCommand, type OutputRoute } from "./journal.js";
@@ -134,6 +135,9 @@ export class Worker {
       command = drop.command;
       userEnv = drop.env;
     }
+    // vigild's lowered OOM score is not the workers' (oom-score.ts).
+    const oom = oomScorePlan(host.ownOomScoreAdj(), cfg.user !== null);
+    if (oom.kind === "choom") command = withOomScore(command, oom.value);
     const route = this.deps.output.route;
     if (route.kind === "journal" || cfg.sockets.length > 0) {
       const [file] = cfg.command;
@@ -155,6 +159,7 @@ export class Worker {
       listenFds,
       protocol: useProtocol,
       heartbeatFd: beats ? this.deps.heartbeat.file.fd : null,
+      oomScoreAdj: oom.kind === "set-after-spawn" ? oom.value : null,
     });
     if (!result.ok) {
       this.releaseSockets();

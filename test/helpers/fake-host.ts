@@ -147,6 +147,13 @@ export class FakeHost implements Host {
     return 1000;
   }
 
+  /** vigild's own oom_score_adj as a test sets it; the kernel's default otherwise. */
+  ownOomScore: number | null = 0;
+
+  ownOomScoreAdj(): number | null {
+    return this.ownOomScore;
+  }
+
   snapshotTree(): ProcessIdentity[] {
     return [];
   }
