@@ -79,9 +79,15 @@ export function procStat(pid) {
   }
 }
 
-export function rssKiB(pid) {
+/**
+ * A memory figure of /proc/PID/status in KiB: VmRSS (the default), or
+ * RssAnon, the private part of it. The rest of VmRSS is RssFile: pages of the
+ * program's binary and libraries, shared with every process of that binary
+ * (every Node, every Python) and reclaimable by the kernel at any time.
+ */
+export function rssKiB(pid, field = "VmRSS") {
   try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : NaN;
   } catch {
     return NaN;
@@ -160,10 +166,10 @@ export function allThreadsStopped(pid) {
   }
 }
 
-/** CPU % of one core and RSS of pids over a window; sampled at `parts` boundaries. */
+/** CPU % of one core, RSS and its private part, of pids over a window; sampled at `parts` boundaries. */
 export async function sampleCpu(pids, windowMs, parts) {
   const names = Object.keys(pids);
-  const series = Object.fromEntries(names.map((n) => [n, { cpu: [], rssMiB: [] }]));
+  const series = Object.fromEntries(names.map((n) => [n, { cpu: [], rssMiB: [], anonMiB: [] }]));
   let prev = Object.fromEntries(names.map((n) => [n, procStat(pids[n])?.ticks ?? NaN]));
   let prevAt = now();
   const first = { ...prev };
@@ -175,6 +181,7 @@ export async function sampleCpu(pids, windowMs, parts) {
       const ticks = procStat(pids[n])?.ticks ?? NaN;
       series[n].cpu.push((((ticks - prev[n]) / CLK_TCK) * 1000 * 100) / (at - prevAt));
       series[n].rssMiB.push(rssKiB(pids[n]) / 1024);
+      series[n].anonMiB.push(rssKiB(pids[n], "RssAnon") / 1024);
       prev[n] = ticks;
     }
     prevAt = at;

@@ -66,4 +66,14 @@ export default async function idle100(ctx) {
     sup: s.sup?.rssMiB ?? peerSkip.sup,
     note: "VmRSS at the end of each sub-window; PM2: its God daemon",
   });
+  ctx.addRow({
+    scenario: `idle: ${N} protocol workers, 1 heartbeat/s`,
+    figure: "supervisor private memory (RssAnon), MiB",
+    target: { info: true },
+    vigil: s.vigil.anonMiB,
+    baseline: s.floor.anonMiB,
+    pm2: s.pm2?.anonMiB ?? peerSkip.pm2,
+    sup: s.sup?.anonMiB ?? peerSkip.sup,
+    note: "the RSS above less its file-backed pages (the node or python binary and libraries, shared by every process of that binary and reclaimable)",
+  });
 }
