@@ -73,6 +73,36 @@ function render(format: ResolvedFormat, entry: Entry): string {
   }
 }
 
+/**
+ * The rendered fields of a worker's output, by the fields object: a worker
+ * hands the same object for every line of a stream, and a flood of lines
+ * must not render them again for each one.
+ */
+const renderedFields = { json: new WeakMap<Fields, string>(), text: new WeakMap<Fields, string>() };
+
+function cachedFields(kind: "json" | "text", fields: Fields): string {
+  let rendered = renderedFields[kind].get(fields);
+  if (rendered === undefined) {
+    // JSON: the members of {...fields} as JSON.stringify writes them, after msg.
+    const members = JSON.stringify(fields).slice(1, -1);
+    rendered = kind === "json" ? (members === "" ? "" : `,${members}`) : fieldText(fields);
+    renderedFields[kind].set(fields, rendered);
+  }
+  return rendered;
+}
+
+/** A worker's output line: what render() writes for it, with the fields rendered once per worker. */
+function renderOutput(format: ResolvedFormat, time: string, level: LogLevel, priority: number, message: string, fields: Fields): string {
+  switch (format) {
+    case "journal":
+      return `<${priority}>${message}${cachedFields("text", fields)}`;
+    case "json":
+      return `{"time":"${time}","level":"${level}","msg":${JSON.stringify(message)}${cachedFields("json", fields)}}`;
+    case "text":
+      return `${time} ${level.toUpperCase().padEnd(5)} ${message}${cachedFields("text", fields)}`;
+  }
+}
+
 export function createLogger(options: { level: LogLevel; format: LogFormat; stream?: NodeJS.WritableStream }): Logger {
   const format = resolveFormat(options.format);
   const line = winston.format((info) => {
@@ -99,10 +129,13 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
       logger.level = level;
     },
     output: (lines, taken) => {
+      // The lines of one read were read at one moment: one timestamp for all.
+      const time = new Date().toISOString();
+      const max = LEVELS[logger.level as LogLevel];
       let text = "";
       for (const { priority, message, fields } of lines) {
         const level = levelOfPriority(priority);
-        if (LEVELS[level] <= LEVELS[logger.level as LogLevel]) text += `${render(format, { level, message, fields, priority })}\n`;
+        if (LEVELS[level] <= max) text += `${renderOutput(format, time, level, priority, message, fields)}\n`;
       }
       if (text === "") return taken();
       stream.write(text, () => taken());

@@ -65,12 +65,13 @@ export class WorkerOutput {
         this.held -= bytes;
       });
     };
-    const line = (buf: Buffer): OutputLine => {
-      let end = buf.length;
-      if (end > 0 && buf[end - 1] === 0x0d) end--;
-      const { text, priority } = parseLevelPrefix(buf.toString("utf8", 0, end));
+    const fromText = (raw: string): OutputLine => {
+      const trimmed = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      // Most lines have no "<N>" prefix: no regular expression for them.
+      const { text, priority } = trimmed.charCodeAt(0) === 0x3c ? parseLevelPrefix(trimmed) : { text: trimmed, priority: null };
       return { stream: name, text, priority };
     };
+    const line = (buf: Buffer): OutputLine => fromText(buf.toString("utf8"));
     stream.on("data", (chunk: Buffer) => {
       if (!this.admit(chunk.length)) {
         // What was pending is cut off from its end: say it as it is, then drop.
@@ -83,11 +84,14 @@ export class WorkerOutput {
       let data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
       const batch: OutputLine[] = [];
       let bytes = 0;
-      let nl: number;
-      while ((nl = data.indexOf(0x0a)) !== -1) {
-        batch.push(line(data.subarray(0, nl)));
-        bytes += nl;
-        data = data.subarray(nl + 1);
+      const last = data.lastIndexOf(0x0a);
+      if (last !== -1) {
+        // The complete lines decoded at once: a newline is never inside a
+        // UTF-8 sequence, so this reads each line as decoding it alone would.
+        const texts = data.toString("utf8", 0, last).split("\n");
+        for (const text of texts) batch.push(fromText(text));
+        bytes = last + 1 - texts.length;
+        data = data.subarray(last + 1);
       }
       while (data.length > MAX_OUTPUT_LINE) {
         batch.push(line(data.subarray(0, MAX_OUTPUT_LINE)));
