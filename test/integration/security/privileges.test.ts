@@ -55,12 +55,10 @@ describe("worker privileges and environment", function () {
     const spec = { cwd: null, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, listenFds: [], protocol: false, heartbeatFd: null };
     const mine = realHost.spawn({ ...spec, command: ["sleep", "30"], oomScoreAdj: 300 });
     const theirs = realHost.spawn({ ...spec, command: withOomScore(drop.command, 300), oomScoreAdj: null });
-    const pids: number[] = [];
+    // Both are killed at the end, whichever of them started.
+    const pids = [mine, theirs].flatMap((r) => (r.ok ? [r.process.pid] : []));
     try {
-      for (const r of [mine, theirs]) {
-        if (!r.ok) throw new Error(await r.error);
-        pids.push(r.process.pid);
-      }
+      for (const r of [mine, theirs]) if (!r.ok) throw new Error(await r.error);
       const proc = (pid: number, file: string) => readFileSync(`/proc/${pid}/${file}`, "utf8");
       for (const pid of pids) {
         for (let waited = 0; proc(pid, "comm").trim() !== "sleep"; waited += 20) {
