@@ -48,8 +48,6 @@ interface Entry {
   level: string;
   message: string;
   fields: Fields;
-  /** The exact syslog priority when it is finer than the level (a worker's "<5>"). */
-  priority?: number;
 }
 
 function fieldText(fields: Fields): string {
@@ -62,15 +60,13 @@ function fieldText(fields: Fields): string {
   return parts.length > 0 ? ` ${parts.join(" ")}` : "";
 }
 
-function render(format: ResolvedFormat, entry: Entry): string {
-  switch (format) {
-    case "journal":
-      return `<${entry.priority ?? PRIORITY[entry.level as LogLevel] ?? 6}>${entry.message}${fieldText(entry.fields)}`;
-    case "json":
-      return JSON.stringify({ time: new Date().toISOString(), level: entry.level, msg: entry.message, ...entry.fields });
-    case "text":
-      return `${new Date().toISOString()} ${entry.level.toUpperCase().padEnd(5)} ${entry.message}${fieldText(entry.fields)}`;
-  }
+type FieldsKind = "json" | "text";
+
+/** The fields as a line's tail: JSON members after msg, or ` key=value` pairs. */
+function renderFields(kind: FieldsKind, fields: Fields): string {
+  if (kind === "text") return fieldText(fields);
+  const members = JSON.stringify(fields).slice(1, -1);
+  return members === "" ? "" : `,${members}`;
 }
 
 /**
@@ -80,26 +76,32 @@ function render(format: ResolvedFormat, entry: Entry): string {
  */
 const renderedFields = { json: new WeakMap<Fields, string>(), text: new WeakMap<Fields, string>() };
 
-function cachedFields(kind: "json" | "text", fields: Fields): string {
+function cachedFields(kind: FieldsKind, fields: Fields): string {
   let rendered = renderedFields[kind].get(fields);
   if (rendered === undefined) {
-    // JSON: the members of {...fields} as JSON.stringify writes them, after msg.
-    const members = JSON.stringify(fields).slice(1, -1);
-    rendered = kind === "json" ? (members === "" ? "" : `,${members}`) : fieldText(fields);
+    rendered = renderFields(kind, fields);
     renderedFields[kind].set(fields, rendered);
   }
   return rendered;
 }
 
-/** A worker's output line: what render() writes for it, with the fields rendered once per worker. */
-function renderOutput(format: ResolvedFormat, time: string, level: LogLevel, priority: number, message: string, fields: Fields): string {
+/** One log line; `fieldsOf` renders the fields (cachedFields for a worker's output). */
+function render(
+  format: ResolvedFormat,
+  time: string,
+  level: string,
+  priority: number,
+  message: string,
+  fields: Fields,
+  fieldsOf: (kind: FieldsKind, fields: Fields) => string = renderFields,
+): string {
   switch (format) {
     case "journal":
-      return `<${priority}>${message}${cachedFields("text", fields)}`;
+      return `<${priority}>${message}${fieldsOf("text", fields)}`;
     case "json":
-      return `{"time":"${time}","level":"${level}","msg":${JSON.stringify(message)}${cachedFields("json", fields)}}`;
+      return `{"time":"${time}","level":"${level}","msg":${JSON.stringify(message)}${fieldsOf("json", fields)}}`;
     case "text":
-      return `${time} ${level.toUpperCase().padEnd(5)} ${message}${cachedFields("text", fields)}`;
+      return `${time} ${level.toUpperCase().padEnd(5)} ${message}${fieldsOf("text", fields)}`;
   }
 }
 
@@ -107,7 +109,8 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
   const format = resolveFormat(options.format);
   const line = winston.format((info) => {
     const { level, message, fields } = info as unknown as Entry;
-    (info as Record<string | symbol, unknown>)[MESSAGE] = render(format, { level, message: String(message), fields: fields ?? {} });
+    const priority = PRIORITY[level as LogLevel] ?? 6;
+    (info as Record<string | symbol, unknown>)[MESSAGE] = render(format, new Date().toISOString(), level, priority, String(message), fields ?? {});
     return info;
   });
   const stream = options.stream ?? process.stdout;
@@ -135,7 +138,7 @@ export function createLogger(options: { level: LogLevel; format: LogFormat; stre
       let text = "";
       for (const { priority, message, fields } of lines) {
         const level = levelOfPriority(priority);
-        if (LEVELS[level] <= max) text += `${renderOutput(format, time, level, priority, message, fields)}\n`;
+        if (LEVELS[level] <= max) text += `${render(format, time, level, priority, message, fields, cachedFields)}\n`;
       }
       if (text === "") return taken();
       stream.write(text, () => taken());
