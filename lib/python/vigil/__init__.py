@@ -117,9 +117,9 @@ _ready_sent = False
 _stop_beating = threading.Event()  # only ever set to stop beats from outside (tests)
 # (handler, the event loop it runs on or None for the handlers thread)
 _handlers: List[Tuple[ShutdownHandler, "Optional[asyncio.AbstractEventLoop]"]] = []
-# The loop call the handlers thread waits for, so a timeout can cancel it.
-_waiting_on: "Optional[concurrent.futures.Future[None]]" = None
-_waiting_handler: Optional[ShutdownHandler] = None
+# The loop call the handlers thread waits for and its handler, so a timeout
+# can cancel it and name it (one tuple: read together, never half-updated).
+_waiting_on: "Optional[Tuple[concurrent.futures.Future[None], ShutdownHandler]]" = None
 # Set at handlers_timeout: the handlers not begun by then are not run.
 _handlers_over = False
 _shutdown_started = False
@@ -463,7 +463,7 @@ def _handle_line(line: bytes) -> None:
 
 
 def _run_handlers(reason: str, teardown: str, deadline_at: float) -> None:
-    global _waiting_on, _waiting_handler
+    global _waiting_on
     for handler, loop in list(_handlers):
         if _handlers_over:
             return
@@ -481,11 +481,11 @@ def _run_handlers(reason: str, teardown: str, deadline_at: float) -> None:
                 _warn("shutdown handler %r not run: its event loop is no longer running" % (handler,))
                 continue
             import asyncio
-            _waiting_handler = handler
-            _waiting_on = asyncio.run_coroutine_threadsafe(_on_loop(handler, kwargs), loop)
-            _waiting_on.result()
+            future = asyncio.run_coroutine_threadsafe(_on_loop(handler, kwargs), loop)
+            _waiting_on = (future, handler)
+            future.result()
         except BaseException:
-            if _handlers_over and _waiting_on is not None and _waiting_on.cancelled():
+            if _handlers_over and _waiting_on is not None and _waiting_on[0].cancelled():
                 pass  # said by _shut_down, which cancelled it: this thread may not get to run again
             else:
                 _warn("shutdown handler %r failed:\n%s" % (handler, traceback.format_exc().rstrip("\n")))
@@ -511,9 +511,10 @@ def _shut_down(reason: str, teardown: str, handlers_until: float, deadline_at: f
         _handlers_over = True
         waiting = _waiting_on
         if waiting is not None:
-            waiting.cancel()  # cancels the handler's task on its loop (thread-safe)
+            future, handler = waiting
+            future.cancel()  # cancels the handler's task on its loop (thread-safe)
             # Said here: the process may end before the handlers' thread runs again.
-            _warn("shutdown handler %r cancelled at handlers_timeout" % (_waiting_handler,))
+            _warn("shutdown handler %r cancelled at handlers_timeout" % (handler,))
     _send({"type": "handlers-done", "timed_out": timed_out})
     if teardown == "skip":
         _flush(max(0.0, deadline_at - time.monotonic()))
