@@ -258,6 +258,18 @@ describe("OOM kills under a real systemd (system tests)", function () {
     expect((await ct().run(["pgrep", "-f", "py_ok.py"])).trim(), "the calm worker's pid").to.equal(calmBefore);
   });
 
+  it("the unit lowers vigild's OOM score and its workers run at the kernel's default, never below vigild", async () => {
+    const { mainPid } = await startVigil(1);
+    expect((await ct().show(UNIT, ["OOMScoreAdjust"])).OOMScoreAdjust).to.equal("-500");
+    const score = async (pid: number | string) => Number((await ct().run(["cat", `/proc/${pid}/oom_score_adj`])).trim());
+    // -500 where systemd may lower a score; 0 in a container without CAP_SYS_RESOURCE, where systemd ignores it.
+    const own = await score(mainPid);
+    expect([-500, 0], "vigild's oom_score_adj").to.include(own);
+    const workers = (await ct().run(["pgrep", "-f", "py_ok.py|allocate.py"])).trim().split("\n");
+    expect(workers, "the calm worker and the allocator").to.have.length(2);
+    for (const pid of workers) expect(await score(pid), `worker ${pid}`).to.equal(0);
+  });
+
   it("two workers OOM-killed in quick succession are both oom, and a kill -9 after that is a crash", async () => {
     const { metricsUrl, mainPid } = await startVigil(2);
     await unleash(2);
